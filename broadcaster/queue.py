@@ -1,0 +1,229 @@
+"""Every statement that moves a message through dispatch: claim, record results, requeue, release.
+
+The worker loop (``broadcaster.dispatch``) holds no SQL; it calls these. A claim is one atomic
+statement that picks due messages and leases them (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite
+the write lock of ``UPDATE … RETURNING`` serialises claimers). Each function runs inside the caller's
+transaction; none commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, TextClause, bindparam, text
+from sqlmodel.sql.sqltypes import UTCDateTime
+
+from broadcaster.models import MessageStatus, RunStatus
+
+CLAIMABLE_RUNS = (RunStatus.PLANNING, RunStatus.SENDING)
+_TIMESTAMPS = ("now", "lease_until", "at")
+
+
+def sql(statement: str) -> TextClause:
+    """A text statement whose timestamp parameters are bound as UTC, as the ORM stores them."""
+    clause = text(statement)
+    typed = [bindparam(name, type_=UTCDateTime()) for name in _TIMESTAMPS if f":{name}" in statement]
+    return clause.bindparams(*typed) if typed else clause
+
+
+_RUNS = bindparam("run_ids", expanding=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    batch_id: int
+    msisdn: str
+    attempts: int
+    route: str | None
+    """The route of an earlier attempt (set after an ambiguous timeout: resend on the same route)."""
+
+
+_CLAIM = """
+UPDATE message
+SET status = 'sending', lease_owner = :owner, lease_until = :lease_until, attempts = attempts + 1
+WHERE id IN (
+    SELECT m.id FROM message m
+    WHERE m.status = 'queued' AND m.carrier = :carrier
+      AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= :now)
+      AND m.run_id IN :run_ids
+    ORDER BY m.id
+    LIMIT :limit
+    {lock}
+)
+RETURNING id, batch_id, msisdn, attempts, route
+"""
+
+
+def claim(
+    conn: Connection,
+    *,
+    owner: str,
+    carrier: str,
+    limit: int,
+    now: datetime,
+    lease: timedelta,
+    run_ids: Sequence[int],
+) -> list[Claimed]:
+    """Lease up to ``limit`` due messages of one carrier, in the given (open) runs, to ``owner``."""
+    lock = "FOR UPDATE OF m SKIP LOCKED" if conn.dialect.name == "postgresql" else ""
+    statement = sql(_CLAIM.format(lock=lock)).bindparams(_RUNS)
+    rows = conn.execute(
+        statement,
+        {"owner": owner, "carrier": carrier, "limit": limit, "now": now, "lease_until": now + lease,
+         "run_ids": list(run_ids)},
+    ).all()
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRun:
+    id: int
+    window: str
+    timezone: str
+
+
+def open_runs(conn: Connection) -> list[OpenRun]:
+    """Runs whose messages may be claimed (their sending window is checked by the caller)."""
+    rows = conn.execute(
+        text("SELECT id, send_window, timezone FROM run WHERE status IN ('planning', 'sending') ORDER BY id")
+    )
+    return [OpenRun(*row) for row in rows]
+
+
+def due_carriers(conn: Connection, now: datetime, run_ids: Sequence[int]) -> list[str]:
+    """Carriers that have messages ready to claim in these runs."""
+    if not run_ids:
+        return []
+    rows = conn.execute(
+        sql(
+            "SELECT DISTINCT carrier FROM message WHERE run_id IN :run_ids AND status = 'queued' "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= :now)"
+        ).bindparams(_RUNS),
+        {"now": now, "run_ids": list(run_ids)},
+    )
+    return sorted(row[0] for row in rows)
+
+
+def complete_finished_runs(conn: Connection, now: datetime) -> list[int]:
+    """Runs that are planned and have nothing in flight become ``completed``."""
+    rows = conn.execute(
+        sql(
+            "UPDATE run SET status = 'completed', completed_at = :now "
+            "WHERE status = 'sending' AND planned_at IS NOT NULL AND NOT EXISTS ("
+            "SELECT 1 FROM message m WHERE m.run_id = run.id AND m.status IN ('queued', 'sending', 'sent')) "
+            "RETURNING id"
+        ),
+        {"now": now},
+    )
+    return [row[0] for row in rows]
+
+
+def batch_texts(conn: Connection, batch_ids: Iterable[int]) -> dict[int, tuple[str, str, int, str]]:
+    """batch id -> (text, encoding, segments, sender)."""
+    ids = sorted(set(batch_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(
+        text(
+            "SELECT b.id, b.text, b.encoding, b.segments, c.sender FROM batch b "
+            "JOIN run r ON r.id = b.run_id JOIN campaign c ON c.id = r.campaign_id "
+            "WHERE b.id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": ids},
+    )
+    return {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
+
+
+def mark_sent(conn: Connection, accepted: Sequence[tuple[int, str, str | None]], now: datetime) -> None:
+    """(message id, route, provider id) -> ``sent``. A receipt that came first is not overwritten."""
+    if not accepted:
+        return
+    conn.execute(
+        sql(
+            "UPDATE message SET status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END, "
+            "route = :route, provider_id = :provider_id, sent_at = :now, "
+            "lease_owner = NULL, lease_until = NULL WHERE id = :id"
+        ),
+        [{"id": mid, "route": route, "provider_id": pid, "now": now} for mid, route, pid in accepted],
+    )
+
+
+def mark_failed(conn: Connection, failed: Sequence[tuple[int, str, str, str]], now: datetime) -> None:
+    """(message id, route, code, reason) -> ``failed`` (final)."""
+    if not failed:
+        return
+    conn.execute(
+        sql(
+            "UPDATE message SET status = 'failed', route = :route, error_code = :code, error_reason = :reason, "
+            "final_at = :now, lease_owner = NULL, lease_until = NULL WHERE id = :id AND status = 'sending'"
+        ),
+        [{"id": mid, "route": route, "code": code, "reason": reason[:300], "now": now} for mid, route, code, reason in failed],
+    )
+
+
+def requeue(
+    conn: Connection,
+    retries: Sequence[tuple[int, datetime, str, str]],
+    *,
+    keep_route: Sequence[tuple[int, str]] = (),
+) -> None:
+    """(message id, next attempt at, code, reason) -> back to ``queued``; attempts are kept."""
+    if retries:
+        conn.execute(
+            sql(
+                "UPDATE message SET status = 'queued', next_attempt_at = :at, error_code = :code, "
+                "error_reason = :reason, lease_owner = NULL, lease_until = NULL "
+                "WHERE id = :id AND status = 'sending'"
+            ),
+            [{"id": mid, "at": at, "code": code, "reason": reason[:300]} for mid, at, code, reason in retries],
+        )
+    if keep_route:
+        conn.execute(
+            text("UPDATE message SET route = :route WHERE id = :id"),
+            [{"id": mid, "route": route} for mid, route in keep_route],
+        )
+
+
+def release_expired_leases(conn: Connection, now: datetime) -> int:
+    """Messages leased by a worker that died go back to the queue."""
+    result = conn.execute(
+        sql(
+            "UPDATE message SET status = 'queued', lease_owner = NULL, lease_until = NULL "
+            "WHERE status = 'sending' AND lease_until < :now"
+        ),
+        {"now": now},
+    )
+    return result.rowcount or 0
+
+
+def sent_provider_ids(conn: Connection, route: str, limit: int) -> list[str]:
+    """Provider ids of messages on ``route`` still waiting for a receipt (for polling routes)."""
+    rows = conn.execute(
+        text(
+            "SELECT provider_id FROM message WHERE route = :route AND status = 'sent' "
+            "AND provider_id IS NOT NULL ORDER BY sent_at LIMIT :limit"
+        ),
+        {"route": route, "limit": limit},
+    )
+    return [row[0] for row in rows]
+
+
+def in_flight(conn: Connection, run_id: int) -> int:
+    return int(
+        conn.execute(
+            text("SELECT COUNT(*) FROM message WHERE run_id = :run AND status IN ('queued', 'sending', 'sent')"),
+            {"run": run_id},
+        ).scalar_one()
+    )
+
+
+def status_counts(conn: Connection, run_id: int) -> dict[str, int]:
+    rows = conn.execute(
+        text("SELECT status, COUNT(*) FROM message WHERE run_id = :run GROUP BY status"), {"run": run_id}
+    )
+    counts = dict.fromkeys(MessageStatus.ALL, 0)
+    counts.update({status: int(n) for status, n in rows})
+    return counts
