@@ -393,26 +393,34 @@ class _CsvSheet(Sheet):
             raise ReadError(_unreadable_message(self.path, exc), path=self.path) from exc
         text = io.TextIOWrapper(raw, encoding=self._codec, errors=_DECODE_ERRORS, newline="")
         reader = csv.reader(text, delimiter=delimiter, quotechar='"', skipinitialspace=True)
+        clean = self._clean
         last = 0
-        normalize = unicodedata.normalize
-        strip = _STRIP
+        # A record over several lines is held back one record: if it is the last one, it may be a
+        # quote left open up to the end of the file.
+        held: tuple[int, list[str]] | None = None
         try:
             for record in reader:
                 start = last + 1
                 last = reader.line_num
+                if held is not None:
+                    values = clean(*held)
+                    if values is not None:
+                        yield held[0], values
+                    held = None
                 if last != start:
-                    self._check_span(start, last, record)
-                if not record:
+                    if last - start >= MAX_RECORD_LINES:
+                        raise self._unclosed_quote(start, last)
+                    held = (start, record)
                     continue
-                values = [cell.strip(strip) for cell in record]
-                joined = "".join(values)
-                if not joined:
-                    continue
-                if not joined.isascii():
-                    if _BAD_BYTE in joined:
-                        raise ReadError(self._bad_byte_message(start), path=self.path, row=start)
-                    values = [v if v.isascii() else normalize("NFC", v) for v in values]
-                yield start, values
+                values = clean(start, record)
+                if values is not None:
+                    yield start, values
+            if held is not None:
+                if self._open_at_end(held[1]):
+                    raise self._unclosed_quote(held[0], last)
+                values = clean(*held)
+                if values is not None:
+                    yield held[0], values
         except csv.Error as exc:
             raise ReadError(
                 f"{self._where(last + 1)}: dòng không đọc được ({exc}). Có thể thiếu dấu ngoặc kép (\") "
@@ -427,15 +435,47 @@ class _CsvSheet(Sheet):
         finally:
             text.close()
 
-    def _check_span(self, start: int, last: int, record: list[str]) -> None:
-        """A record over many lines, or cut by the end of the file inside quotes, is an unclosed quote."""
-        if last - start >= MAX_RECORD_LINES or (record and record[-1].endswith(("\n", "\r"))):
-            raise ReadError(
-                f"{self._where(start)}: có dấu ngoặc kép (\") mở mà không đóng, nên các dòng từ {start} "
-                f"đến {last} bị gộp thành một. Hãy sửa dấu ngoặc kép ở dòng {start} rồi tải lên lại.",
-                path=self.path,
-                row=start,
-            )
+    def _clean(self, start: int, record: list[str]) -> list[str] | None:
+        """The record's cells stripped and NFC-normalised; None for a blank record."""
+        values = [cell.strip(_STRIP) for cell in record]
+        joined = "".join(values)
+        if not joined:
+            return None
+        if not joined.isascii():
+            if _BAD_BYTE in joined:
+                raise ReadError(self._bad_byte_message(start), path=self.path, row=start)
+            values = [v if v.isascii() else unicodedata.normalize("NFC", v) for v in values]
+        return values
+
+    def _unclosed_quote(self, start: int, last: int) -> ReadError:
+        return ReadError(
+            f"{self._where(start)}: có dấu ngoặc kép (\") mở mà không đóng, nên các dòng từ {start} "
+            f"đến {last} bị gộp thành một ô. Hãy sửa dấu ngoặc kép ở dòng {start} rồi tải lên lại.",
+            path=self.path,
+            row=start,
+        )
+
+    def _open_at_end(self, record: list[str]) -> bool:
+        """Whether the file's last record ran into the end of the file inside quotes.
+
+        Outside quotes a line break ends the record, so the last cell can end with the file's last
+        physical line only when a quote was left open (a closed quote sits on that line).
+        """
+        if not record:
+            return False
+        with self.path.open("rb") as handle:
+            size = handle.seek(0, io.SEEK_END)
+            offset = max(self._skip, size - SAMPLE_BYTES)
+            if self._codec.startswith("utf-16") and (offset - self._skip) % 2:
+                offset += 1
+            handle.seek(offset)
+            tail = handle.read()
+        text = codecs.decode(tail, self._codec, _DECODE_ERRORS)
+        ends = [match.end() for match in _LINE_BREAK.finditer(text)]
+        if ends and ends[-1] == len(text):
+            ends.pop()
+        last_line = text[ends[-1] :] if ends else text
+        return bool(last_line) and record[-1].endswith(last_line)
 
     def _bad_byte_message(self, row: int) -> str:
         name = _ENCODING_NAMES.get(self.encoding or "", self.encoding or "")
@@ -530,7 +570,12 @@ def _decode_sample(sample: bytes, codec: str, complete: bool) -> str:
 
 
 def _sniff_delimiter(text: str) -> str:
-    """The delimiter that splits most of the first records into the same number (> 1) of cells."""
+    """The delimiter that splits most of the first records into the same number (> 1) of cells.
+
+    Widths are raw cell counts (Excel pads every row of a range to the same width); blank records
+    do not count. Ties go to the wider split, then to comma, semicolon, tab in that order; comma
+    when no delimiter splits anything.
+    """
     best = ","
     best_score: tuple[int, int, int] = (0, 0, 0)
     for delimiter in _DELIMITERS:
@@ -538,11 +583,8 @@ def _sniff_delimiter(text: str) -> str:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', skipinitialspace=True)
         try:
             for record in reader:
-                width = len(record)
-                while width and not record[width - 1].strip(_STRIP):
-                    width -= 1
-                if width:
-                    widths.append(width)
+                if any(cell.strip(_STRIP) for cell in record):
+                    widths.append(len(record))
                 if len(widths) >= 50:
                     break
         except csv.Error:
@@ -551,7 +593,7 @@ def _sniff_delimiter(text: str) -> str:
             continue
         frequency, width = max((count, w) for w, count in Counter(widths).items())
         score = (int(width > 1), frequency, width)
-        if score > best_score:
+        if width > 1 and score > best_score:
             best, best_score = delimiter, score
     return best
 

@@ -57,8 +57,13 @@ app.add_typer(db_app, name="db")
 app.add_typer(audience_app, name="audience")
 app.add_typer(optout_app, name="optout")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _error_line(message: str) -> None:
+    """One plain line on stderr: no markup, no wrapping, whatever the terminal."""
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
 
 
 class Failure(Exception):
@@ -294,7 +299,7 @@ def main() -> None:
         err.print("Aborted.")
         sys.exit(130)
     except USER_ERRORS as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        _error_line(str(exc))
         sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - one line for the operator, the details in the log
         import click
@@ -305,6 +310,7 @@ def main() -> None:
         log_path = Path.cwd() / "broadcaster.log"
         with log_path.open("a", encoding="utf-8") as handle:
             handle.write(logs.mask_text(traceback.format_exc()))
-        err.print(f"error: unexpected failure ({type(exc).__name__}: {logs.mask_text(str(exc))[:200]}); "
-                  f"details in {log_path}", markup=False, highlight=False)
+        _error_line(
+            f"unexpected failure ({type(exc).__name__}: {logs.mask_text(str(exc))[:200]}); details in {log_path}"
+        )
         sys.exit(2)

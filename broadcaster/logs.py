@@ -20,10 +20,10 @@ import structlog
 # the 10-digit pre-2018 form; separators (space, dot, dash) may sit between digit groups. Numbers
 # embedded in longer digit runs are left alone (they are ids, not phones).
 _PHONE = re.compile(
-    r"(?<![\d+])"
+    r"(?<![\d+])\(?"
     r"(?P<prefix>\+84|0084|84|0)"
-    r"[\s.\-]?\(?"
-    r"(?P<body>(?:1[2-9]\d|[35789]\d)(?:[\s.\-)]?\d){7,8})"
+    r"[\s.\-()]{0,2}"
+    r"(?P<body>(?:1[2-9]\d|[35789]\d)(?:[\s.\-()]{0,2}\d){7,8})"
     r"(?!\d)"
 )
 _SEPARATORS = re.compile(r"[\s.\-()]")
