@@ -17,8 +17,9 @@ CSV (``.csv``, ``.txt``, ``.tsv``)
       is not UTF-8 is decoded as Windows-1258 (files pasted together from two exports); a byte that
       no encoding accepts raises :class:`ReadError` naming the row. Every cell is NFC-normalised
       (Windows-1258 writes tone marks as combining characters).
-    * Delimiter: comma, semicolon or tab, chosen by parsing the first records with each one and
-      keeping the delimiter that splits most of them into the same number (> 1) of cells.
+    * Delimiter: comma, semicolon or tab, chosen by parsing the first records with each one: the
+      delimiter under which a header with a phone column appears and most records have as many
+      cells as that header wins (see :func:`_sniff_delimiter`).
     * Quotes (``"``, doubled to escape), line breaks inside quotes, CRLF/LF/CR line ends.
     * Row numbers are physical line numbers (as Notepad shows them) of the line where a record
       starts; the header is row 1 when it is on the first line. After a cell that contains a line
@@ -86,7 +87,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
-from openpyxl import load_workbook  # type: ignore[import-untyped]
+from openpyxl import load_workbook  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["Columns", "ReadError", "Sheet", "fold_header", "open_sheet"]
 
@@ -570,32 +571,51 @@ def _decode_sample(sample: bytes, codec: str, complete: bool) -> str:
 
 
 def _sniff_delimiter(text: str) -> str:
-    """The delimiter that splits most of the first records into the same number (> 1) of cells.
+    """Choose comma, semicolon or tab from the first records of the file.
 
-    Widths are raw cell counts (Excel pads every row of a range to the same width); blank records
-    do not count. Ties go to the wider split, then to comma, semicolon, tab in that order; comma
-    when no delimiter splits anything.
+    Preferred is a delimiter under which one of the first records is a header with a phone column;
+    among those, the one under which most records have as many cells as that header, then the one
+    giving the header more cells. Without such a header, the delimiter that splits most records into
+    the same number (> 1) of cells. Ties go to comma, semicolon, tab in that order; comma when
+    nothing splits.
     """
     best = ","
     best_score: tuple[int, int, int] = (0, 0, 0)
     for delimiter in _DELIMITERS:
-        widths: list[int] = []
+        records: list[list[str]] = []
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', skipinitialspace=True)
         try:
             for record in reader:
-                if any(cell.strip(_STRIP) for cell in record):
-                    widths.append(len(record))
-                if len(widths) >= 50:
-                    break
+                cells = [cell.strip(_STRIP) for cell in record]
+                if any(cells):
+                    records.append(cells)
+                    if len(records) >= 50:
+                        break
         except csv.Error:
             continue
-        if not widths:
-            continue
-        frequency, width = max((count, w) for w, count in Counter(widths).items())
-        score = (int(width > 1), frequency, width)
-        if width > 1 and score > best_score:
+        score: tuple[int, int, int] | None = None
+        for index, cells in enumerate(records[:HEADER_SEARCH_ROWS]):
+            if _detect_columns(_header_names(cells)) is not None:
+                width, used = len(cells), _used_width(cells)
+                agree = sum(1 for r in records[index:] if len(r) == width or _used_width(r) == used)
+                score = (2, agree, width)
+                break
+        if score is None and records:
+            frequency, width = max((count, w) for w, count in Counter(map(len, records)).items())
+            if width > 1:
+                score = (1, frequency, width)
+        if score is not None and score > best_score:
             best, best_score = delimiter, score
     return best
+
+
+def _used_width(cells: list[str]) -> int:
+    """Number of cells up to the last non-empty one."""
+    width = len(cells)
+    while width and not cells[width - 1]:
+        width -= 1
+    return width
+
 
 
 # -------------------------------------------------------------------------------------------- XLSX
@@ -680,7 +700,7 @@ def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
         if workbook is not None:
             try:
                 workbook.close()
-            except Exception:  # noqa: S110 - already failing; the original error matters
+            except Exception:
                 pass
         handle.close()
         raise

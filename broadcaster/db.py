@@ -74,7 +74,7 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (the service does this on start)."""
     try:
         command.upgrade(alembic_config(engine), "head")
-    except Exception as exc:  # noqa: BLE001 - converted into one message for the operator
+    except Exception as exc:
         from sqlalchemy.exc import OperationalError
 
         if isinstance(exc, OperationalError):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from broadcaster.config import SAMPLE, ConfigError, load_settings, parse_window
 from audiences.phones import CARRIERS
+from broadcaster.config import SAMPLE, ConfigError, load_settings, parse_window
 
 
 class TestDefaults:

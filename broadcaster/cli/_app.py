@@ -1,4 +1,4 @@
-"""The ``broadcaster`` command (DESIGN §6).
+"""The ``broadcaster`` command (DESIGN §6): the app, its shared state and the core commands.
 
 Commands call use-case functions and print; they hold no business logic. A user's mistake is one
 line on stderr and a non-zero exit, never a traceback; an unexpected failure is one line too, with
@@ -7,10 +7,8 @@ the traceback written to ``broadcaster.log`` in the workspace.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,16 +17,28 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlalchemy import Engine
 
-from audiences import divisions
 from audiences.readers import ReadError
 from broadcaster import db, logs
 from broadcaster.campaigns import CampaignError
 from broadcaster.compose import TemplateError
-from broadcaster.config import SAMPLE, SETTINGS_FILE, ConfigError, Settings, load_settings
+from broadcaster.config import (
+    SAMPLE,
+    SETTINGS_FILE,
+    ConfigError,
+    Settings,
+    load_settings,
+)
 from broadcaster.importer import AudienceFileError
 from broadcaster.reports import ReportError
 from carriers.errors import UnknownAdapter
@@ -51,17 +61,13 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
-audience_app = typer.Typer(help="Subscriber lists.", no_args_is_help=True)
-optout_app = typer.Typer(help="Numbers that must never be messaged.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(audience_app, name="audience")
-app.add_typer(optout_app, name="optout")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
-def _error_line(message: str) -> None:
+def error_line(message: str) -> None:
     """One plain line on stderr: no markup, no wrapping, whatever the terminal."""
     sys.stderr.write(f"error: {' '.join(message.split())}\n")
 
@@ -90,7 +96,7 @@ class State:
         return self.engine
 
 
-def _state(ctx: typer.Context) -> State:
+def state_of(ctx: typer.Context) -> State:
     state: State = ctx.obj
     return state
 
@@ -111,7 +117,7 @@ def main_callback(
 @app.command()
 def init(ctx: typer.Context) -> None:
     """Write a commented broadcaster.toml and create the database in the workspace."""
-    state = _state(ctx)
+    state = state_of(ctx)
     state.workspace.mkdir(parents=True, exist_ok=True)
     path = state.workspace / SETTINGS_FILE
     if path.exists():
@@ -126,97 +132,9 @@ def init(ctx: typer.Context) -> None:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Bring the database schema to the newest version."""
-    state = _state(ctx)
+    state = state_of(ctx)
     state.database()
     out.print(f"Database is up to date: {state.load().database_url}")
-
-
-@audience_app.command("import")
-def audience_import(
-    ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="CSV or XLSX file.")],
-    name: Annotated[str, typer.Option("--name", help="Audience name (created if new).")],
-    province: Annotated[str | None, typer.Option(help="Province code (default: from the settings).")] = None,
-    rejects: Annotated[Path | None, typer.Option(help="Write rejected rows to this CSV.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-) -> None:
-    """Import a subscriber list: good rows kept, bad rows written to --rejects with their reason."""
-    from broadcaster import importer
-
-    state = _state(ctx)
-    settings = state.load()
-    engine = state.database()
-    with _progress(f"Importing {file.name}", total=None, quiet=as_json) as advance:
-        summary = importer.import_audience(
-            engine,
-            file,
-            name=name,
-            province_code=province or settings.province.code,
-            rejects_path=rejects,
-            progress=lambda rows: advance(rows, None),
-        )
-    if as_json:
-        print(json.dumps(summary.as_json(), ensure_ascii=False))
-        return
-    out.print(
-        f"Audience [bold]{name}[/]: {summary.rows} rows, {summary.accepted} added, "
-        f"{summary.duplicates} duplicates, {summary.rejected} rejected."
-    )
-    if summary.rejected and rejects:
-        out.print(f"Rejected rows and their reasons: {rejects}")
-    elif summary.rejected:
-        out.print("Use --rejects FILE.csv to see the rejected rows and why.")
-
-
-@optout_app.command("add")
-def optout_add(
-    ctx: typer.Context, msisdn: Annotated[list[str], typer.Argument(help="Phone numbers, in any usual form.")]
-) -> None:
-    """Never message these numbers again."""
-    from broadcaster import optouts
-
-    summary = optouts.add(_state(ctx).database(), enumerate(msisdn, start=1), "operator")
-    for _, raw, message in summary.rejected:
-        err.print(f"not added: {raw!r}: {message}")
-    out.print(f"{summary.added} added, {summary.already} already opted out.")
-    if summary.rejected:
-        raise typer.Exit(1)
-
-
-@optout_app.command("import")
-def optout_import(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="CSV or XLSX file.")]) -> None:
-    """Opt out every number of a file (a column of phone numbers)."""
-    from broadcaster import optouts
-
-    summary = optouts.import_file(_state(ctx).database(), file)
-    for row, raw, message in summary.rejected[:20]:
-        err.print(f"{file.name}, row {row}: {raw!r}: {message}")
-    out.print(f"{summary.rows} rows: {summary.added} added, {summary.already} already opted out, "
-              f"{len(summary.rejected)} not phone numbers.")
-
-
-@app.command()
-def report(
-    ctx: typer.Context,
-    campaign: Annotated[int, typer.Argument(help="Campaign id.")],
-    fmt: Annotated[str, typer.Option("--format", help="csv, html or json.")] = "html",
-    out_path: Annotated[Path | None, typer.Option("--out", help="File to write (default: reports/ in the workspace).")] = None,
-    run: Annotated[int | None, typer.Option("--run", help="Only this run of the campaign.")] = None,
-) -> None:
-    """Write the compliance report of a campaign (all its runs, or one)."""
-    from broadcaster import reports
-    from broadcaster.models import utcnow
-
-    state = _state(ctx)
-    settings = state.load()
-    built = reports.build(state.database(), campaign, run, now=utcnow())
-    province = divisions.load().province(settings.province.code)
-    path = out_path or state.workspace / "reports" / f"campaign-{campaign}{f'-run-{run}' if run else ''}.{fmt}"
-    reports.write(
-        built, fmt, path, province=province.name if province else "", department=settings.province.department
-    )
-    status = "final" if built.final else f"provisional: {built.totals.pending} messages still in flight"
-    out.print(f"Report written to {path} ({status}).")
 
 
 @app.command()
@@ -228,7 +146,7 @@ def demo(
     """The whole job on the embedded default: sample audience, the 30/7 message, simulated carriers, report."""
     from broadcaster.demo import run_demo
 
-    state = _state(ctx)
+    state = state_of(ctx)
     if workspace is not None:
         state.workspace, state.explicit_workspace = workspace, True
     if not state.explicit_workspace:
@@ -236,7 +154,7 @@ def demo(
     state.workspace.mkdir(parents=True, exist_ok=True)
     out.print(f"Workspace: {state.workspace}")
     engine = state.database()
-    with _progress("Sending the 30/7 message", total=None, quiet=False) as advance:
+    with progress_bar("Sending the 30/7 message", total=None, quiet=False) as advance:
         result = run_demo(
             engine,
             state.load(),
@@ -272,7 +190,7 @@ def _district_table(built: Any) -> None:
 
 
 @contextmanager
-def _progress(label: str, total: int | None, quiet: bool) -> Iterator[Any]:
+def progress_bar(label: str, total: int | None, quiet: bool) -> Iterator[Any]:
     """A progress bar on a terminal (rich); ``advance(done, total)`` updates it."""
     if quiet:
         yield lambda done, total=None: None
@@ -287,30 +205,3 @@ def _progress(label: str, total: int | None, quiet: bool) -> Iterator[Any]:
             progress.update(task, completed=done)
 
         yield advance
-
-
-def main() -> None:
-    """Entry point: run the app, turning errors into one line on stderr."""
-    try:
-        app(standalone_mode=False)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("Aborted.")
-        sys.exit(130)
-    except USER_ERRORS as exc:
-        _error_line(str(exc))
-        sys.exit(1)
-    except Exception as exc:  # noqa: BLE001 - one line for the operator, the details in the log
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        log_path = Path.cwd() / "broadcaster.log"
-        with log_path.open("a", encoding="utf-8") as handle:
-            handle.write(logs.mask_text(traceback.format_exc()))
-        _error_line(
-            f"unexpected failure ({type(exc).__name__}: {logs.mask_text(str(exc))[:200]}); details in {log_path}"
-        )
-        sys.exit(2)
