@@ -81,7 +81,7 @@ import warnings
 import weakref
 from collections import Counter
 from collections.abc import Generator, Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -100,7 +100,6 @@ MAX_RECORD_LINES: Final = 100
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _DELIMITERS = (",", ";", "\t")
-_DELIMITER_NAMES = {",": "dấu phẩy", ";": "dấu chấm phẩy", "\t": "tab"}
 _ENCODING_NAMES = {
     "utf-8": "UTF-8",
     "utf-8-sig": "UTF-8",
@@ -253,8 +252,7 @@ class Sheet:
                     break
         if first is None:
             raise ReadError(
-                f"{self._where()} trống: không có dòng nào có dữ liệu. "
-                "Hãy kiểm tra lại tệp đã xuất rồi tải lên lại.",
+                f"{self._where()} trống: không có dòng nào có dữ liệu. Hãy kiểm tra lại tệp đã xuất rồi tải lên lại.",
                 path=self.path,
             )
         row_number, values = tabular or first
@@ -290,14 +288,14 @@ class Sheet:
                     continue
                 count = len(values)
                 if count == width:
-                    yield row_number, dict(zip(headers, values))
+                    yield row_number, dict(zip(headers, values, strict=True))
                 elif count < width:
-                    row = dict(zip(headers, values))
+                    row = dict(zip(headers, values, strict=False))
                     for key in headers[count:]:
                         row[key] = ""
                     yield row_number, row
                 else:
-                    row = dict(zip(headers, values))
+                    row = dict(zip(headers, values, strict=False))
                     for index in range(width, count):
                         if values[index]:
                             row[self._overflow_name(index)] = values[index]
@@ -341,7 +339,7 @@ def open_sheet(path: Path, *, sheet: str | None = None) -> Sheet:
         with path.open("rb") as handle:
             head = handle.read(8)
     except FileNotFoundError as exc:
-        raise ReadError(f"Không tìm thấy tệp \"{path.name}\". Hãy kiểm tra lại đường dẫn.", path=path) from exc
+        raise ReadError(f'Không tìm thấy tệp "{path.name}". Hãy kiểm tra lại đường dẫn.', path=path) from exc
     except IsADirectoryError as exc:
         raise ReadError(f'"{path.name}" là một thư mục, không phải tệp. Hãy chọn tệp danh sách.', path=path) from exc
     except OSError as exc:
@@ -356,7 +354,7 @@ def open_sheet(path: Path, *, sheet: str | None = None) -> Sheet:
             '"Excel Workbook (*.xlsx)" hoặc "CSV UTF-8 (*.csv)" và tải lên lại.',
             path=path,
         )
-    accepted = 'Chỉ nhận tệp CSV (.csv, .txt, .tsv) hoặc Excel (.xlsx); hãy lưu lại theo một trong các kiểu đó.'
+    accepted = "Chỉ nhận tệp CSV (.csv, .txt, .tsv) hoặc Excel (.xlsx); hãy lưu lại theo một trong các kiểu đó."
     if head.startswith(_ZIP_MAGIC):
         if suffix in XLSX_SUFFIXES or suffix in CSV_SUFFIXES:
             return _open_xlsx(path, sheet)
@@ -424,7 +422,7 @@ class _CsvSheet(Sheet):
                     yield held[0], values
         except csv.Error as exc:
             raise ReadError(
-                f"{self._where(last + 1)}: dòng không đọc được ({exc}). Có thể thiếu dấu ngoặc kép (\") "
+                f'{self._where(last + 1)}: dòng không đọc được ({exc}). Có thể thiếu dấu ngoặc kép (") '
                 "đóng ở dòng này; hãy sửa dòng đó rồi tải lên lại.",
                 path=self.path,
                 row=last + 1,
@@ -450,7 +448,7 @@ class _CsvSheet(Sheet):
 
     def _unclosed_quote(self, start: int, last: int) -> ReadError:
         return ReadError(
-            f"{self._where(start)}: có dấu ngoặc kép (\") mở mà không đóng, nên các dòng từ {start} "
+            f'{self._where(start)}: có dấu ngoặc kép (") mở mà không đóng, nên các dòng từ {start} '
             f"đến {last} bị gộp thành một ô. Hãy sửa dấu ngoặc kép ở dòng {start} rồi tải lên lại.",
             path=self.path,
             row=start,
@@ -510,7 +508,7 @@ def _open_csv(path: Path) -> Sheet:
     opening = text.lstrip(_STRIP)[:200].lower()
     if opening.startswith(("<!doctype", "<html", "<?xml", "<table")):
         raise ReadError(
-            f"{where} là trang HTML/XML chứ không phải CSV (thường gặp khi tải \"Excel\" từ một trang web). "
+            f'{where} là trang HTML/XML chứ không phải CSV (thường gặp khi tải "Excel" từ một trang web). '
             'Hãy mở tệp bằng Excel rồi lưu lại dưới dạng "Excel Workbook (*.xlsx)" hoặc "CSV UTF-8".',
             path=path,
         )
@@ -571,16 +569,18 @@ def _decode_sample(sample: bytes, codec: str, complete: bool) -> str:
 
 
 def _sniff_delimiter(text: str) -> str:
-    """Choose comma, semicolon or tab from the first records of the file.
+    """Choose comma, semicolon or tab from the first records of the file (the decoded sample).
 
-    Preferred is a delimiter under which one of the first records is a header with a phone column;
-    among those, the one under which most records have as many cells as that header, then the one
-    giving the header more cells. Without such a header, the delimiter that splits most records into
-    the same number (> 1) of cells. Ties go to comma, semicolon, tab in that order; comma when
-    nothing splits.
+    Preferred is a delimiter under which one of the first records is a header with a phone column
+    split into more than one cell; among those, the one under which the largest share of the
+    records from the header on has as many cells as the header, then the one giving the header more
+    cells. Next come delimiters that find a one-cell phone header; without any header, the delimiter
+    that splits most records into the same number (> 1) of cells. Ties go to comma, semicolon, tab
+    in that order; comma when nothing splits. (Counting shares, not records, matters: a wrong
+    delimiter misreads quoted line breaks and sees more, shorter records.)
     """
     best = ","
-    best_score: tuple[int, int, int] = (0, 0, 0)
+    best_score: tuple[int, float, int] = (0, 0.0, 0)
     for delimiter in _DELIMITERS:
         records: list[list[str]] = []
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', skipinitialspace=True)
@@ -593,17 +593,18 @@ def _sniff_delimiter(text: str) -> str:
                         break
         except csv.Error:
             continue
-        score: tuple[int, int, int] | None = None
+        score: tuple[int, float, int] | None = None
         for index, cells in enumerate(records[:HEADER_SEARCH_ROWS]):
             if _detect_columns(_header_names(cells)) is not None:
                 width, used = len(cells), _used_width(cells)
-                agree = sum(1 for r in records[index:] if len(r) == width or _used_width(r) == used)
-                score = (2, agree, width)
+                rest = records[index:]
+                agree = sum(1 for r in rest if len(r) == width or _used_width(r) == used)
+                score = (3 if used > 1 else 2, agree / len(rest), width)
                 break
         if score is None and records:
             frequency, width = max((count, w) for w, count in Counter(map(len, records)).items())
             if width > 1:
-                score = (1, frequency, width)
+                score = (1, float(frequency), width)
         if score is not None and score > best_score:
             best, best_score = delimiter, score
     return best
@@ -615,7 +616,6 @@ def _used_width(cells: list[str]) -> int:
     while width and not cells[width - 1]:
         width -= 1
     return width
-
 
 
 # -------------------------------------------------------------------------------------------- XLSX
@@ -688,9 +688,7 @@ def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
             visible = [ws for ws in worksheets if getattr(ws, "sheet_state", "visible") == "visible"]
             chosen = (visible or worksheets or [None])[0]
             if chosen is None:
-                raise ReadError(
-                    f"{where} không có trang tính nào chứa dữ liệu. Hãy kiểm tra lại tệp.", path=path
-                )
+                raise ReadError(f"{where} không có trang tính nào chứa dữ liệu. Hãy kiểm tra lại tệp.", path=path)
         # Some programs write a wrong <dimension>; read-only mode would then cut the sheet short.
         chosen.reset_dimensions()
         result = _XlsxSheet(path, handle, workbook, chosen)
@@ -698,10 +696,8 @@ def _open_xlsx(path: Path, sheet: str | None) -> Sheet:
         return result
     except BaseException:
         if workbook is not None:
-            try:
+            with suppress(Exception):  # already failing: the first error is the one to report
                 workbook.close()
-            except Exception:
-                pass
         handle.close()
         raise
 
@@ -769,6 +765,7 @@ def _header_names(values: list[str]) -> tuple[str, ...]:
 
 _FIELDS: Final = ("phone", "district", "commune", "province", "carrier", "name")
 
+# fmt: off
 # Rule 1 (and 2, after removing notes): the folded header equals one of these, folded.
 _EXACT: Final[dict[str, tuple[str, ...]]] = {
     "phone": (
@@ -820,6 +817,7 @@ _BLOCK_PHRASES: Final = (
     "tình trạng", "trạng thái", "quản lý", "quan hệ", "phương thức", "phương án", "phương tiện",
     "xã hội", "số lượng", "tính chất",
 )
+# fmt: on
 
 _Token = tuple[str, str]  # (lower-case NFC word, folded word)
 _WORD = re.compile(r"[^\W\d_]+|\d+")
@@ -856,11 +854,12 @@ def _same(header: _Token, key: _Token) -> bool:
 
 
 def _starts(tokens: tuple[_Token, ...], phrase: tuple[_Token, ...]) -> bool:
-    return len(tokens) >= len(phrase) and all(_same(t, p) for t, p in zip(tokens, phrase))
+    return len(tokens) >= len(phrase) and all(_same(t, p) for t, p in zip(tokens, phrase, strict=False))
 
 
 def _ends(tokens: tuple[_Token, ...], phrase: tuple[_Token, ...]) -> bool:
-    return len(tokens) >= len(phrase) and all(_same(t, p) for t, p in zip(tokens[len(tokens) - len(phrase) :], phrase))
+    tail = tokens[len(tokens) - len(phrase) :]
+    return len(tokens) >= len(phrase) and all(_same(t, p) for t, p in zip(tail, phrase, strict=True))
 
 
 def _blocked(tokens: tuple[_Token, ...]) -> bool:
@@ -949,7 +948,4 @@ def _no_phone_message(where: str, values: list[str]) -> str:
 
 def _unreadable_message(path: Path, exc: OSError) -> str:
     reason = exc.strerror or type(exc).__name__
-    return (
-        f'Không đọc được tệp "{path.name}" ({reason}). '
-        "Hãy kiểm tra quyền truy cập tệp hoặc tải tệp lên lại."
-    )
+    return f'Không đọc được tệp "{path.name}" ({reason}). Hãy kiểm tra quyền truy cập tệp hoặc tải tệp lên lại.'
