@@ -82,12 +82,26 @@ class ProvinceSettings(_Section):
     """Local police contact per district code, used by templates as ``police_phone``."""
 
 
+class DispatchSettings(_Section):
+    lease_seconds: float = Field(default=60, gt=0)
+    """A claimed message returns to the queue if its worker has not reported within this time."""
+    heartbeat_seconds: float = Field(default=5, gt=0)
+    chunk: int = Field(default=50, ge=1, le=10_000)
+    """Messages a sender thread claims at a time on a one-number route."""
+
+
 class RouteSettings(_Section):
     name: str
     adapter: str = "simulator"
     tps: float = Field(default=50, gt=0)
+    tps_unit: Literal["part", "message"] = "part"
+    """What the carrier's TPS counts: SMS parts (most carriers) or whole messages."""
+    concurrency: int = Field(default=4, ge=1, le=256)
+    """Requests in flight at once on this route (sender threads per worker)."""
     validity_hours: float = Field(default=72, gt=0)
     max_attempts: int = Field(default=5, ge=1)
+    max_age_hours: float = Field(default=24, gt=0)
+    """A message not accepted this long after it was queued fails."""
     options: dict[str, Any] = Field(default_factory=dict)
     credentials_env: dict[str, str] = Field(default_factory=dict)
     """Option name -> environment variable holding its value (never the value itself)."""
@@ -113,6 +127,7 @@ class Settings(_Section):
     workspace: Path = Path(".")
     database: DatabaseSettings = DatabaseSettings()
     campaign: CampaignSettings = CampaignSettings()
+    dispatch: DispatchSettings = DispatchSettings()
     province: ProvinceSettings = ProvinceSettings()
     routes: dict[str, list[RouteSettings]] = Field(default_factory=_default_routes)
     prices: dict[str, float] = Field(default_factory=dict)
@@ -279,6 +294,12 @@ retention_days = 90
 # A run missed while the service was down is still sent if it is less than this many hours late.
 misfire_grace_hours = 6
 
+[dispatch]
+# A message claimed by a worker that dies goes back to the queue after this many seconds.
+lease_seconds = 60
+heartbeat_seconds = 5
+chunk = 50
+
 [province]
 # National statistics code of the province (72 = Tây Ninh before 1 July 2025).
 code = "72"
@@ -297,8 +318,12 @@ department = "Sở Khoa học và Công nghệ"
 # [[routes.viettel]]
 # name = "esms-main"
 # adapter = "esms"
-# tps = 30
-# validity_hours = 72
+# tps = 30                # what the carrier allows per second
+# tps_unit = "part"       # the carrier counts SMS parts ("part") or whole messages ("message")
+# concurrency = 4         # requests in flight at once
+# validity_hours = 72     # a sent message with no receipt after this long is expired
+# max_attempts = 5
+# max_age_hours = 24      # a message not accepted after this long fails
 # options = { brandname = "TUYENTRUYEN", sms_type = "2" }
 # credentials_env = { api_key = "ESMS_API_KEY", secret_key = "ESMS_SECRET_KEY" }
 """

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from audiences import divisions
 from broadcaster import campaigns, importer, optouts, planner, queue, reports
 from broadcaster.config import Settings
-from broadcaster.dispatch import Dispatcher, PassReport
+from broadcaster.dispatch import Dispatcher
 from broadcaster.models import utcnow
 from carriers.base import Adapter
 from carriers.simulator import Behaviour, SimulatorAdapter, Smsc
@@ -172,17 +172,13 @@ def run_demo(
         with engine.connect() as conn:
             return queue.in_flight(conn, run_id) == 0
 
-    def progress(_: PassReport) -> None:
+    def progress() -> None:
         if on_progress:
             with engine.connect() as conn:
                 counts = queue.status_counts(conn, run_id)
             on_progress(counts["delivered"] + counts["failed"] + counts["expired"], plan.queued)
 
-    try:
-        dispatcher.run_until(done, on_pass=progress)
-        dispatcher.step()  # closes the finished run
-    finally:
-        dispatcher.close()
+    dispatcher.run_until(done, on_check=progress)
     campaigns.transition(engine, campaign.id, "complete", APPROVER)
     report = reports.build(engine, campaign.id, run_id, now=utcnow())
     province = divisions.load().province(PROVINCE)

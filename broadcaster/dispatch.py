@@ -1,14 +1,21 @@
 """Dispatch: claim due messages, hold each route's rate, send through the adapters, record the outcome.
 
-The loop holds no SQL (``broadcaster.queue`` owns it). Per pass: release leases of dead workers, find
-the open runs whose sending window contains the present moment, and for each carrier with due
-messages claim a chunk, pace it through the route's token bucket, submit it in the adapter's batch
-size and record the results. Polling routes are asked for receipts of what they were sent.
+A ``Dispatcher`` is one worker process's sending machinery:
 
-Failures by class (``carriers.base.FailureKind``): permanent -> ``failed``; transient and throttled ->
-back to the queue with a jittered exponential backoff until the route's attempt cap; ambiguous -> back
-to the queue on the same route only if the route honours idempotency keys, else left ``sent`` to
-await its receipt; route-wide -> the route's circuit opens for a while and its messages stay queued.
+- per route, ``concurrency`` sender threads; each claims a chunk of its carrier's due messages (only
+  in runs that are open and inside their sending window), paces every request through the route's
+  ``TokenBucket``, submits it and records the outcome of the chunk in one transaction;
+- one monitor thread that refreshes the open runs, keeps the worker's heartbeat (a route's rate is
+  shared among the live workers), returns leases of dead workers to the queue and closes finished runs;
+- per polling route a receipt poller, per streaming route a receipt reader.
+
+The loop holds no SQL (``broadcaster.queue`` owns it). Failures by class (``FailureKind``): permanent ->
+``failed``; transient -> a few quick tries with jittered backoff (tenacity), then back to the queue
+with ``next_attempt_at``; throttled -> back to the queue after Retry-After and the route slows down for
+a while; ambiguous (the carrier may have the message) -> resent only on the same route with the same
+idempotency key, or, where the route has no such key, left ``sent`` to await its receipt or expiry;
+route-wide -> the route's circuit opens, its messages stay queued (or go to the carrier's next route),
+the alert is recorded, and a single probe tests the route later. Attempts and age are capped per route.
 """
 
 from __future__ import annotations
@@ -18,109 +25,171 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
+from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from broadcaster import queue, receipts
 from broadcaster.config import RouteSettings, Settings, parse_window
-from broadcaster.logs import get_logger
-from broadcaster.models import utcnow
+from broadcaster.logs import bind_context, get_logger
+from broadcaster.models import RouteState, utcnow
 from carriers import create_adapter
-from carriers.base import Accepted, Adapter, Failed, FailureKind, PollingAdapter, Submission
-from carriers.errors import AmbiguousError, CarrierError, RouteError, ThrottledError
+from carriers.base import Accepted, Adapter, Failed, FailureKind, PollingAdapter, Receipt, Submission
+from carriers.errors import AmbiguousError, CarrierError, RouteError, ThrottledError, TransientError
 
 log = get_logger(__name__)
 
-LEASE = timedelta(seconds=60)
-CHUNK = 500
-CIRCUIT_OPEN_SECONDS = 30.0
-BACKOFF_BASE_SECONDS = 2.0
-BACKOFF_MAX_SECONDS = 600.0
+CIRCUIT_FIRST_OPEN = 15.0
+CIRCUIT_MAX_OPEN = 600.0
+THROTTLE_FACTOR = 0.5
+THROTTLE_HOLD = 30.0
+BACKOFF_BASE = 2.0
+BACKOFF_MAX = 600.0
+QUICK_TRIES = 3
+MONITOR_INTERVAL = 0.25
+IDLE_WAIT = 0.2
+POLL_INTERVAL = 1.0
 POLL_LIMIT = 1000
 
 
 class TokenBucket:
-    """At most ``rate`` tokens a second, with bursts up to ``burst`` (default: one second's worth)."""
+    """Paces requests so that no one-second window ever holds more than ``rate`` units.
+
+    Two rules: requests are spaced ``units / rate`` seconds apart (smooth pacing, no hoarding while
+    idle), and a request starts only when the units started in the second before it, plus its own,
+    stay within the rate (a sliding window, so multi-part requests cannot overshoot at a boundary).
+    Reservations are served in order; waiting respects ``stop``.
+    """
 
     def __init__(
         self,
         rate: float,
-        burst: float | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate)
         self._clock = clock
         self._sleep = sleep
-        self._tokens = self.burst
-        self._stamp = clock()
+        self._next = clock()
+        self._window: deque[tuple[float, float]] = deque()
+        self._in_window = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self, n: int = 1) -> None:
-        """Block until ``n`` tokens are available, then take them (``n`` may exceed the burst)."""
-        while n > 0:
-            take = min(n, int(self.burst)) or 1
-            with self._lock:
-                now = self._clock()
-                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-                self._stamp = now
-                if self._tokens >= take:
-                    self._tokens -= take
-                    n -= take
-                    continue
-                wait = (take - self._tokens) / self.rate
-            self._sleep(wait)
+    def reserve(self, units: float) -> float:
+        """Reserve ``units`` and return how long to wait before using them."""
+        with self._lock:
+            now = self._clock()
+            start = max(self._next, now)
+            window = self._window
+            while window and window[0][0] <= start - 1.0:
+                self._in_window -= window.popleft()[1]
+            while window and self._in_window + units > self.rate:
+                left, used = window.popleft()
+                self._in_window -= used
+                start = max(start, left + 1.0)
+            window.append((start, units))
+            self._in_window += units
+            self._next = start + units / self.rate
+        return start - now
+
+    def acquire(self, units: float = 1, stop: threading.Event | None = None) -> bool:
+        """Wait for ``units``; False if ``stop`` was set while waiting."""
+        wait = self.reserve(units)
+        if wait <= 0:
+            return True
+        if stop is not None:
+            return not stop.wait(wait)
+        self._sleep(wait)
+        return True
 
 
 @dataclass
 class Route:
+    """A route as one worker sees it: adapter, pace, circuit breaker."""
+
     settings: RouteSettings
     carrier: str
     adapter: Adapter
     bucket: TokenBucket
+    state: str = RouteState.CLOSED
     open_until: float = 0.0
-    alert: str = ""
+    open_for: float = CIRCUIT_FIRST_OPEN
+    reason: str = ""
+    code: str = ""
+    probing: bool = False
+    slow_until: float = 0.0
+    share: float = 1.0
+    """This worker's share of the route's TPS (1 / live workers)."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def name(self) -> str:
         return self.settings.name
 
+    def refresh_rate(self, now: float) -> None:
+        factor = THROTTLE_FACTOR if now < self.slow_until else 1.0
+        self.bucket.rate = max(0.1, self.settings.tps * self.share * factor)
+
+    def batch_size(self) -> int:
+        """Largest request: the adapter's limit, and never more than one second of the route's rate."""
+        return max(1, min(self.adapter.capabilities.max_batch, int(self.settings.tps)))
+
+    def units(self, segments: int, count: int) -> float:
+        return float(count * (segments if self.settings.tps_unit == "part" else 1))
+
 
 @dataclass
-class PassReport:
-    claimed: int = 0
+class Outcome:
+    """What happened to one claimed message, to be written with the rest of its chunk."""
+
+    sent: list[tuple[int, str, str | None]] = field(default_factory=list)
+    failed: list[tuple[int, str, str, str]] = field(default_factory=list)
+    retries: list[queue.Retry] = field(default_factory=list)
+    release: list[int] = field(default_factory=list)
+    cancel: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.sent) + len(self.failed) + len(self.retries) + len(self.release) + len(self.cancel)
+
+
+@dataclass
+class Counters:
     sent: int = 0
     failed: int = 0
     retried: int = 0
     receipts: int = 0
-    completed_runs: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @property
-    def busy(self) -> bool:
-        return bool(self.claimed or self.receipts)
+    def add(self, outcome: Outcome) -> None:
+        with self.lock:
+            self.sent += len(outcome.sent)
+            self.failed += len(outcome.failed)
+            self.retried += len(outcome.retries)
 
 
 def in_window(window: str, zone: str, now: datetime) -> bool:
-    from zoneinfo import ZoneInfo
-
     start, end = parse_window(window)
     local = now.astimezone(ZoneInfo(zone)).time()
     return start <= local <= end
 
 
 def backoff(attempts: int, rng: random.Random) -> float:
-    """Full-jitter exponential backoff in seconds for the given attempt count."""
-    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    """Jittered exponential backoff in seconds for the given attempt count."""
+    ceiling = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1))
     return rng.uniform(ceiling / 2, ceiling)
 
 
+def _quick_retry(exc: BaseException) -> bool:
+    return isinstance(exc, TransientError) and not isinstance(exc, ThrottledError)
+
+
 class Dispatcher:
-    """One worker: owns an adapter per route and sends what it claims."""
+    """One worker: owns an adapter per route, sends what it claims, takes the receipts it can."""
 
     def __init__(
         self,
@@ -130,12 +199,23 @@ class Dispatcher:
         owner: str | None = None,
         adapters: dict[str, Adapter] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        on_receipts: Callable[[str, int], object] | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.clock = clock
+        self.on_receipts = on_receipts
+        self.stop_event = threading.Event()
+        self.counters = Counters()
         self._rng = random.Random()
+        self._threads: list[threading.Thread] = []
+        self._texts: dict[int, tuple[str, str, int, str]] = {}
+        self._claimable: list[int] = []
+        self._closed: dict[int, str] = {}
+        self._due: set[str] = set()
+        self._state_lock = threading.Lock()
+        self.failure: BaseException | None = None
         self.routes: dict[str, list[Route]] = {}
         adapters = adapters or {}
         for carrier, route_settings in settings.routes.items():
@@ -149,114 +229,333 @@ class Dispatcher:
                 for rs in route_settings
             ]
 
-    def close(self) -> None:
-        for routes in self.routes.values():
-            for route in routes:
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the monitor, the sender threads of every route and the receipt readers."""
+        self._refresh()
+        self._spawn("monitor", self._monitor_loop)
+        for route in self.all_routes():
+            for index in range(route.settings.concurrency):
+                self._spawn(f"send-{route.name}-{index}", self._sender_loop, route)
+            if isinstance(route.adapter, PollingAdapter):
+                self._spawn(f"poll-{route.name}", self._poll_loop, route)
+            elif callable(getattr(route.adapter, "receipts", None)):
+                self._spawn(f"stream-{route.name}", self._stream_loop, route)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish what is in flight, release what was claimed but not sent, leave the worker table."""
+        self.stop_event.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        try:
+            with self.engine.begin() as conn:
+                queue.forget_worker(conn, self.owner)
+                queue.complete_finished_runs(conn, self.clock())
+        finally:
+            for route in self.all_routes():
                 route.adapter.close()
 
-    def route_for(self, carrier: str) -> Route | None:
-        """The first route of the carrier whose circuit is closed."""
-        now = time.monotonic()
-        return next((r for r in self.routes.get(carrier, []) if r.open_until <= now), None)
+    def __enter__(self) -> Dispatcher:
+        self.start()
+        return self
 
-    def step(self) -> PassReport:
-        """One pass over every carrier with due messages and every polling route."""
-        report = PassReport()
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def alive(self) -> bool:
+        return self.failure is None and all(t.is_alive() for t in self._threads)
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
+        def guarded() -> None:
+            try:
+                target(*args)
+            except BaseException as exc:  # a dead thread stops the worker loudly, never silently
+                self.failure = exc
+                log.exception("dispatch.thread_died", thread=name)
+                self.stop_event.set()
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def all_routes(self) -> Iterable[Route]:
+        for routes in self.routes.values():
+            yield from routes
+
+    # -- monitor -------------------------------------------------------------------------------------
+
+    def _monitor_loop(self) -> None:
+        last_beat = 0.0
+        while not self.stop_event.wait(MONITOR_INTERVAL):
+            beat = time.monotonic() - last_beat >= self.settings.dispatch.heartbeat_seconds
+            self._refresh(heartbeat=beat)
+            if beat:
+                last_beat = time.monotonic()
+
+    def _refresh(self, heartbeat: bool = True) -> None:
         now = self.clock()
         with self.engine.begin() as conn:
-            queue.release_expired_leases(conn, now)
-            runs = [r.id for r in queue.open_runs(conn) if in_window(r.window, r.timezone, now)]
-            carriers = queue.due_carriers(conn, now, runs)
-        for carrier in carriers:
-            route = self.route_for(carrier)
-            if route is not None:
-                self._send_chunk(route, runs, report)
-        for routes in self.routes.values():
-            for route in routes:
-                if isinstance(route.adapter, PollingAdapter):
-                    report.receipts += self._poll(route)
-        with self.engine.begin() as conn:
-            report.completed_runs = queue.complete_finished_runs(conn, self.clock())
-        return report
+            if heartbeat:
+                queue.heartbeat(conn, self.owner, now)
+                stale = timedelta(seconds=3 * self.settings.dispatch.heartbeat_seconds)
+                workers = queue.live_workers(conn, now - stale)
+                queue.release_expired_leases(conn, now)
+                queue.complete_finished_runs(conn, now)
+            runs = queue.open_runs(conn)
+            claimable = [r.id for r in runs if in_window(r.window, r.timezone, now)]
+            due = queue.due_carriers(conn, now, claimable)
+            closed = queue.closed_runs(conn, self._claimed_runs())
+        with self._state_lock:
+            self._claimable, self._due, self._closed = claimable, due, closed
+        mono = time.monotonic()
+        for route in self.all_routes():
+            if heartbeat:
+                route.share = 1.0 / workers
+            route.refresh_rate(mono)
 
-    def _send_chunk(self, route: Route, runs: Sequence[int], report: PassReport) -> None:
-        with self.engine.begin() as conn:
-            claimed = queue.claim(
-                conn, owner=self.owner, carrier=route.carrier, limit=CHUNK, now=self.clock(), lease=LEASE, run_ids=runs
-            )
-            texts = queue.batch_texts(conn, (c.batch_id for c in claimed))
-        report.claimed += len(claimed)
-        size = max(1, route.adapter.capabilities.max_batch)
-        for start in range(0, len(claimed), size):
-            part = claimed[start : start + size]
-            submissions = [
-                Submission(
-                    key=str(c.id),
-                    msisdn=c.msisdn,
-                    text=texts[c.batch_id][0],
-                    encoding=texts[c.batch_id][1],
-                    sender=texts[c.batch_id][3],
-                )
-                for c in part
-            ]
-            route.bucket.acquire(sum(texts[c.batch_id][2] for c in part))
-            self._submit(route, part, submissions, report)
+    def _claimed_runs(self) -> set[int]:
+        with self._state_lock:
+            return set(self._claimable) | set(self._closed)
 
-    def _submit(
-        self, route: Route, claimed: Sequence[queue.Claimed], submissions: list[Submission], report: PassReport
-    ) -> None:
-        try:
-            results: Sequence[Accepted | Failed] = route.adapter.submit(submissions)
-        except CarrierError as exc:
-            results = [_failure_for(exc, s.key) for s in submissions]
-            if isinstance(exc, RouteError):
-                self._open_circuit(route, exc)
-        self._record(route, claimed, results, report)
+    def run_closed(self, run_id: int) -> str | None:
+        with self._state_lock:
+            return self._closed.get(run_id)
+
+    # -- routing and the circuit breaker -------------------------------------------------------------
+
+    def route_for(self, carrier: str) -> Route | None:
+        """The carrier's first route that is not open (a half-open one gets a single probe)."""
+        mono = time.monotonic()
+        for route in self.routes.get(carrier, []):
+            with route.lock:
+                if route.state == RouteState.OPEN and mono >= route.open_until:
+                    route.state = RouteState.HALF_OPEN
+                if route.state != RouteState.OPEN:
+                    return route
+        return None
 
     def _open_circuit(self, route: Route, exc: CarrierError) -> None:
-        route.open_until = time.monotonic() + CIRCUIT_OPEN_SECONDS
-        route.alert = f"route {route.name} paused: {exc} (code {exc.code or '-'})"
-        log.error("route.circuit_open", route=route.name, code=exc.code, error=str(exc))
+        with route.lock:
+            if route.state == RouteState.HALF_OPEN:
+                route.open_for = min(CIRCUIT_MAX_OPEN, route.open_for * 2)
+            route.state = RouteState.OPEN
+            route.open_until = time.monotonic() + route.open_for
+            route.reason, route.code = str(exc), exc.code
+        log.error("route.paused", route=route.name, code=exc.code, error=str(exc), retry_in=route.open_for)
+        self._report_route(route)
 
-    def _record(
+    def _close_circuit(self, route: Route) -> None:
+        with route.lock:
+            if route.state == RouteState.CLOSED:
+                return
+            route.state, route.open_for, route.reason, route.code = RouteState.CLOSED, CIRCUIT_FIRST_OPEN, "", ""
+        log.info("route.resumed", route=route.name)
+        self._report_route(route)
+
+    def _report_route(self, route: Route) -> None:
+        with self.engine.begin() as conn:
+            queue.report_route(
+                conn,
+                route=route.name,
+                state=route.state,
+                reason=route.reason,
+                code=route.code,
+                owner=self.owner,
+                now=self.clock(),
+            )
+
+    # -- sending -------------------------------------------------------------------------------------
+
+    def _sender_loop(self, route: Route) -> None:
+        bind_context(route=route.name)
+        while not self.stop_event.is_set():
+            if not self.send_once(route):
+                self.stop_event.wait(IDLE_WAIT * (0.5 + self._rng.random()))
+
+    def send_once(self, route: Route) -> bool:
+        """Claim one chunk for ``route`` and send it; False when there was nothing to do."""
+        with self._state_lock:
+            runs, due = list(self._claimable), route.carrier in self._due
+        if not runs or not due or self.route_for(route.carrier) is not route:
+            return False
+        probe = False
+        with route.lock:
+            if route.state == RouteState.HALF_OPEN:
+                if route.probing:
+                    return False
+                route.probing = probe = True
+        try:
+            limit = 1 if probe else self._chunk_size(route)
+            with self.engine.begin() as conn:
+                claimed = queue.claim(
+                    conn,
+                    owner=self.owner,
+                    carrier=route.carrier,
+                    route=route.name,
+                    limit=limit,
+                    now=self.clock(),
+                    lease=timedelta(seconds=self.settings.dispatch.lease_seconds),
+                    run_ids=runs,
+                )
+                self._load_texts(conn, claimed)
+            if not claimed:
+                return False
+            outcome = self._send_chunk(route, claimed)
+            self._record(outcome)
+            return True
+        finally:
+            if probe:
+                route.probing = False
+
+    def _chunk_size(self, route: Route) -> int:
+        if route.adapter.capabilities.max_batch > 1:
+            return route.batch_size()
+        return self.settings.dispatch.chunk
+
+    def _load_texts(self, conn: object, claimed: Sequence[queue.Claimed]) -> None:
+        missing = {c.batch_id for c in claimed} - self._texts.keys()
+        if missing:
+            self._texts.update(queue.batch_texts(conn, missing))  # type: ignore[arg-type]
+
+    def _groups(self, route: Route, claimed: Sequence[queue.Claimed]) -> list[list[queue.Claimed]]:
+        """Requests to make: same-text groups for routes that need one content per request."""
+        size = route.batch_size()
+        if route.adapter.capabilities.same_text_batches:
+            by_text: dict[str, list[queue.Claimed]] = defaultdict(list)
+            for message in claimed:
+                by_text[self._texts[message.batch_id][0]].append(message)
+            groups = list(by_text.values())
+        else:
+            groups = [list(claimed)]
+        return [group[i : i + size] for group in groups for i in range(0, len(group), size)]
+
+    def _send_chunk(self, route: Route, claimed: Sequence[queue.Claimed]) -> Outcome:
+        outcome = Outcome()
+        groups = self._groups(route, claimed)
+        for index, group in enumerate(groups):
+            if self.stop_event.is_set() or route.state == RouteState.OPEN:
+                for rest in groups[index:]:
+                    outcome.release.extend(m.id for m in rest)
+                break
+            group = self._drop_closed(group, outcome)
+            if not group:
+                continue
+            segments = self._texts[group[0].batch_id][2]
+            if not route.bucket.acquire(route.units(segments, len(group)), self.stop_event):
+                outcome.release.extend(m.id for m in group)
+                continue
+            self._submit(route, group, outcome)
+        self.counters.add(outcome)
+        return outcome
+
+    def _drop_closed(self, group: list[queue.Claimed], outcome: Outcome) -> list[queue.Claimed]:
+        """Messages of runs paused or cancelled since the claim are not sent."""
+        keep = []
+        for message in group:
+            status = self.run_closed(message.run_id)
+            if status is None:
+                keep.append(message)
+            elif status == "cancelled":
+                outcome.cancel.append(message.id)
+            else:
+                outcome.release.append(message.id)
+        return keep
+
+    def _submit(self, route: Route, group: Sequence[queue.Claimed], outcome: Outcome) -> None:
+        submissions = [
+            Submission(
+                key=str(m.id),
+                msisdn=m.msisdn,
+                text=self._texts[m.batch_id][0],
+                encoding=self._texts[m.batch_id][1],
+                sender=self._texts[m.batch_id][3],
+            )
+            for m in group
+        ]
+        try:
+            results: Sequence[Accepted | Failed] = self._call(route, submissions)
+        except CarrierError as exc:
+            if isinstance(exc, RouteError):
+                self._open_circuit(route, exc)
+            results = [_failure_for(exc, s.key) for s in submissions]
+        else:
+            self._close_circuit(route)
+        self._classify(route, group, results, outcome)
+
+    def _call(self, route: Route, submissions: list[Submission]) -> list[Accepted | Failed]:
+        """Submit, with a few quick jittered retries for failures that surely sent nothing."""
+        retrying = Retrying(
+            stop=stop_after_attempt(QUICK_TRIES),
+            wait=wait_random_exponential(multiplier=0.05, max=1.0),
+            retry=retry_if_exception(_quick_retry),
+            reraise=True,
+        )
+        try:
+            return list(retrying(route.adapter.submit, submissions))
+        except RetryError as exc:  # pragma: no cover - reraise=True hands back the last error
+            raise TransientError(str(exc)) from exc
+
+    def _classify(
         self,
         route: Route,
-        claimed: Sequence[queue.Claimed],
+        group: Sequence[queue.Claimed],
         results: Sequence[Accepted | Failed],
-        report: PassReport,
+        outcome: Outcome,
     ) -> None:
-        by_key = {str(c.id): c for c in claimed}
+        by_key = {str(m.id): m for m in group}
         now = self.clock()
-        sent: list[tuple[int, str, str | None]] = []
-        failed: list[tuple[int, str, str, str]] = []
-        retry: list[tuple[int, datetime, str, str]] = []
-        keep_route: list[tuple[int, str]] = []
+        max_age = timedelta(hours=route.settings.max_age_hours)
         for result in results:
             message = by_key[result.key]
             if isinstance(result, Accepted):
-                sent.append((message.id, route.name, result.provider_id))
-            elif result.kind == FailureKind.PERMANENT or message.attempts >= route.settings.max_attempts:
-                failed.append((message.id, route.name, result.code or result.kind, result.reason))
-            elif result.kind == FailureKind.AMBIGUOUS and not route.adapter.capabilities.idempotency_keys:
-                sent.append((message.id, route.name, None))  # may have reached the carrier: await expiry
+                outcome.sent.append((message.id, route.name, result.provider_id))
+            elif result.kind == FailureKind.PERMANENT:
+                outcome.failed.append((message.id, route.name, result.code or result.kind, result.reason))
             elif result.kind == FailureKind.ROUTE:
-                if route.open_until <= time.monotonic():
-                    self._open_circuit(route, RouteError(result.reason, code=result.code))
-                retry.append((message.id, now + timedelta(seconds=CIRCUIT_OPEN_SECONDS), result.code, result.reason))
+                outcome.retries.append(
+                    queue.Retry(message.id, now, result.code or result.kind, result.reason, refund=True)
+                )
+            elif message.attempts >= route.settings.max_attempts or now - message.queued_at > max_age:
+                cap = "MAX_ATTEMPTS" if message.attempts >= route.settings.max_attempts else "MAX_AGE"
+                outcome.failed.append((message.id, route.name, cap, f"{result.kind}: {result.reason}"))
+            elif result.kind == FailureKind.AMBIGUOUS and not route.adapter.capabilities.idempotency_keys:
+                outcome.sent.append((message.id, route.name, None))  # may have arrived: await receipt/expiry
             else:
-                delay = result.retry_after or backoff(message.attempts, self._rng)
-                retry.append((message.id, now + timedelta(seconds=delay), result.code or result.kind, result.reason))
-                if result.kind == FailureKind.AMBIGUOUS:
-                    keep_route.append((message.id, route.name))
-        with self.engine.begin() as conn:
-            queue.mark_sent(conn, sent, now)
-            queue.mark_failed(conn, failed, now)
-            queue.requeue(conn, retry, keep_route=keep_route)
-        report.sent += len(sent)
-        report.failed += len(failed)
-        report.retried += len(retry)
+                outcome.retries.append(self._retry(route, message, result, now))
 
-    def _poll(self, route: Route) -> int:
+    def _retry(self, route: Route, message: queue.Claimed, result: Failed, now: datetime) -> queue.Retry:
+        if result.kind == FailureKind.THROTTLED:
+            route.slow_until = time.monotonic() + THROTTLE_HOLD
+            route.refresh_rate(time.monotonic())
+        delay = result.retry_after if result.retry_after is not None else backoff(message.attempts, self._rng)
+        return queue.Retry(
+            message.id,
+            now + timedelta(seconds=delay),
+            result.code or result.kind,
+            result.reason,
+            resend_route=route.name if result.kind == FailureKind.AMBIGUOUS else None,
+        )
+
+    def _record(self, outcome: Outcome) -> None:
+        if not len(outcome):
+            return
+        now = self.clock()
+        with self.engine.begin() as conn:
+            queue.mark_sent(conn, outcome.sent, now)
+            queue.mark_failed(conn, outcome.failed, now)
+            queue.requeue(conn, outcome.retries)
+            queue.release(conn, outcome.release + outcome.cancel, cancelled=outcome.cancel)
+
+    # -- receipts --------------------------------------------------------------------------------------
+
+    def _poll_loop(self, route: Route) -> None:
+        while not self.stop_event.wait(POLL_INTERVAL):
+            self.poll_once(route)
+
+    def poll_once(self, route: Route) -> int:
         adapter = route.adapter
         assert isinstance(adapter, PollingAdapter)
         with self.engine.connect() as conn:
@@ -268,35 +567,62 @@ class Dispatcher:
         except CarrierError as exc:
             log.warning("receipts.poll_failed", route=route.name, error=str(exc))
             return 0
+        return self._ingest(route, found)
+
+    def _stream_loop(self, route: Route) -> None:
+        read: Callable[..., list[Receipt]] = route.adapter.receipts  # type: ignore[attr-defined]
+        while not self.stop_event.is_set():
+            try:
+                found = read(max_items=1000, timeout=0.5)
+            except CarrierError as exc:
+                log.warning("receipts.stream_failed", route=route.name, error=str(exc))
+                self.stop_event.wait(1.0)
+                continue
+            self._ingest(route, found)
+
+    def _ingest(self, route: Route, found: Sequence[Receipt]) -> int:
+        if not found:
+            return 0
         with self.engine.begin() as conn:
             receipts.ingest(conn, route.name, found, self.clock())
+        with self.counters.lock:
+            self.counters.receipts += len(found)
+        if self.on_receipts:
+            self.on_receipts(route.name, len(found))
         return len(found)
+
+    # -- running to completion (demo, tests, benchmarks) ---------------------------------------------
 
     def run_until(
         self,
         done: Callable[[], bool],
         *,
-        stop: threading.Event | None = None,
-        idle_sleep: float = 0.05,
-        on_pass: Callable[[PassReport], Any] | None = None,
-    ) -> None:
-        """Pass after pass until ``done()`` or ``stop`` is set; sleeps briefly when there was nothing to do."""
-        stop = stop or threading.Event()
-        while not stop.is_set() and not done():
-            report = self.step()
-            if on_pass:
-                on_pass(report)
-            if not report.busy:
-                stop.wait(idle_sleep)
+        timeout: float | None = None,
+        check_every: float = 0.1,
+        on_check: Callable[[], object] | None = None,
+    ) -> bool:
+        """Start, wait until ``done()`` (or ``timeout``), stop; True when done."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.start()
+        try:
+            while not done():
+                if on_check:
+                    on_check()
+                if self.failure is not None:
+                    raise RuntimeError("a dispatch thread died") from self.failure
+                if deadline is not None and time.monotonic() > deadline:
+                    return False
+                time.sleep(check_every)
+            return True
+        finally:
+            self.stop()
 
 
 def _failure_for(exc: CarrierError, key: str) -> Failed:
     if isinstance(exc, RouteError):
-        kind = FailureKind.ROUTE
-    elif isinstance(exc, AmbiguousError):
-        kind = FailureKind.AMBIGUOUS
-    elif isinstance(exc, ThrottledError):
+        return Failed(key=key, kind=FailureKind.ROUTE, code=exc.code, reason=str(exc))
+    if isinstance(exc, AmbiguousError):
+        return Failed(key=key, kind=FailureKind.AMBIGUOUS, code=exc.code, reason=str(exc))
+    if isinstance(exc, ThrottledError):
         return Failed(key=key, kind=FailureKind.THROTTLED, code=exc.code, reason=str(exc), retry_after=exc.retry_after)
-    else:
-        kind = FailureKind.TRANSIENT
-    return Failed(key=key, kind=kind, code=exc.code, reason=str(exc))
+    return Failed(key=key, kind=FailureKind.TRANSIENT, code=exc.code, reason=str(exc))

@@ -118,6 +118,8 @@ class Campaign(SQLModel, table=True):
     status: str = Field(default=CampaignStatus.DRAFT, max_length=20, index=True)
     created_by: str = Field(max_length=100)
     approved_by: str | None = Field(default=None, max_length=100)
+    approved_at: datetime | None = None
+    """When the current version was approved: the scheduler considers firings from then on."""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -135,6 +137,8 @@ class Run(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     planned_at: datetime | None = None
     completed_at: datetime | None = None
+    purged_at: datetime | None = None
+    """When the retention sweep removed the phone numbers of its messages (counts are kept)."""
 
 
 class Batch(SQLModel, table=True):
@@ -176,6 +180,8 @@ class Message(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = None
     route: str | None = Field(default=None, max_length=64)
+    resend_route: str | None = Field(default=None, max_length=64)
+    """Set after an ambiguous timeout: only this route may resend it, with the same idempotency key."""
     provider_id: str | None = Field(default=None, max_length=100)
     error_code: str | None = Field(default=None, max_length=40)
     error_reason: str | None = Field(default=None, max_length=300)
@@ -211,6 +217,32 @@ class AuditEvent(SQLModel, table=True):
     object_id: str = Field(max_length=40)
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """Live dispatch workers; a route's rate is shared among the workers seen recently."""
+
+    owner: str = Field(primary_key=True, max_length=120)
+    started_at: datetime = Field(default_factory=utcnow)
+    seen_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class RouteState:
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class RouteHealth(SQLModel, table=True):
+    """The circuit breaker of each route as last reported by a worker: the alert operators see."""
+
+    route: str = Field(primary_key=True, max_length=64)
+    state: str = Field(default=RouteState.CLOSED, max_length=10)
+    reason: str = Field(default="", max_length=300)
+    code: str = Field(default="", max_length=40)
+    since: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    reported_by: str = Field(default="", max_length=120)
 
 
 class ApiToken(SQLModel, table=True):

@@ -18,7 +18,7 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 from broadcaster.models import MessageStatus, RunStatus
 
 CLAIMABLE_RUNS = (RunStatus.PLANNING, RunStatus.SENDING)
-_TIMESTAMPS = ("now", "lease_until", "at")
+_TIMESTAMPS = ("now", "lease_until", "at", "since", "oldest")
 
 
 def sql(statement: str) -> TextClause:
@@ -29,16 +29,24 @@ def sql(statement: str) -> TextClause:
 
 
 _RUNS = bindparam("run_ids", expanding=True)
+_IDS = bindparam("ids", expanding=True)
 
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
     id: int
+    run_id: int
     batch_id: int
     msisdn: str
     attempts: int
-    route: str | None
-    """The route of an earlier attempt (set after an ambiguous timeout: resend on the same route)."""
+    queued_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRun:
+    id: int
+    window: str
+    timezone: str
 
 
 _CLAIM = """
@@ -48,12 +56,13 @@ WHERE id IN (
     SELECT m.id FROM message m
     WHERE m.status = 'queued' AND m.carrier = :carrier
       AND (m.next_attempt_at IS NULL OR m.next_attempt_at <= :now)
+      AND (m.resend_route IS NULL OR m.resend_route = :route)
       AND m.run_id IN :run_ids
     ORDER BY m.id
     LIMIT :limit
     {lock}
 )
-RETURNING id, batch_id, msisdn, attempts, route
+RETURNING id, run_id, batch_id, msisdn, attempts, queued_at
 """
 
 
@@ -62,27 +71,30 @@ def claim(
     *,
     owner: str,
     carrier: str,
+    route: str,
     limit: int,
     now: datetime,
     lease: timedelta,
     run_ids: Sequence[int],
 ) -> list[Claimed]:
     """Lease up to ``limit`` due messages of one carrier, in the given (open) runs, to ``owner``."""
+    if not run_ids:
+        return []
     lock = "FOR UPDATE OF m SKIP LOCKED" if conn.dialect.name == "postgresql" else ""
     statement = sql(_CLAIM.format(lock=lock)).bindparams(_RUNS)
     rows = conn.execute(
-        statement,
-        {"owner": owner, "carrier": carrier, "limit": limit, "now": now, "lease_until": now + lease,
-         "run_ids": list(run_ids)},
+        statement.columns(queued_at=UTCDateTime()),
+        {
+            "owner": owner,
+            "carrier": carrier,
+            "route": route,
+            "limit": limit,
+            "now": now,
+            "lease_until": now + lease,
+            "run_ids": list(run_ids),
+        },
     ).all()
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
-
-
-@dataclass(frozen=True, slots=True)
-class OpenRun:
-    id: int
-    window: str
-    timezone: str
 
 
 def open_runs(conn: Connection) -> list[OpenRun]:
@@ -93,10 +105,24 @@ def open_runs(conn: Connection) -> list[OpenRun]:
     return [OpenRun(*row) for row in rows]
 
 
-def due_carriers(conn: Connection, now: datetime, run_ids: Sequence[int]) -> list[str]:
+def closed_runs(conn: Connection, run_ids: Iterable[int]) -> dict[int, str]:
+    """Of these runs, those no longer open for sending, with their status (paused, cancelled, …)."""
+    ids = sorted(set(run_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(
+        text("SELECT id, status FROM run WHERE id IN :ids AND status NOT IN ('planning', 'sending')").bindparams(
+            _IDS
+        ),
+        {"ids": ids},
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+def due_carriers(conn: Connection, now: datetime, run_ids: Sequence[int]) -> set[str]:
     """Carriers that have messages ready to claim in these runs."""
     if not run_ids:
-        return []
+        return set()
     rows = conn.execute(
         sql(
             "SELECT DISTINCT carrier FROM message WHERE run_id IN :run_ids AND status = 'queued' "
@@ -104,21 +130,7 @@ def due_carriers(conn: Connection, now: datetime, run_ids: Sequence[int]) -> lis
         ).bindparams(_RUNS),
         {"now": now, "run_ids": list(run_ids)},
     )
-    return sorted(row[0] for row in rows)
-
-
-def complete_finished_runs(conn: Connection, now: datetime) -> list[int]:
-    """Runs that are planned and have nothing in flight become ``completed``."""
-    rows = conn.execute(
-        sql(
-            "UPDATE run SET status = 'completed', completed_at = :now "
-            "WHERE status = 'sending' AND planned_at IS NOT NULL AND NOT EXISTS ("
-            "SELECT 1 FROM message m WHERE m.run_id = run.id AND m.status IN ('queued', 'sending', 'sent')) "
-            "RETURNING id"
-        ),
-        {"now": now},
-    )
-    return [row[0] for row in rows]
+    return {row[0] for row in rows}
 
 
 def batch_texts(conn: Connection, batch_ids: Iterable[int]) -> dict[int, tuple[str, str, int, str]]:
@@ -131,7 +143,7 @@ def batch_texts(conn: Connection, batch_ids: Iterable[int]) -> dict[int, tuple[s
             "SELECT b.id, b.text, b.encoding, b.segments, c.sender FROM batch b "
             "JOIN run r ON r.id = b.run_id JOIN campaign c ON c.id = r.campaign_id "
             "WHERE b.id IN :ids"
-        ).bindparams(bindparam("ids", expanding=True)),
+        ).bindparams(_IDS),
         {"ids": ids},
     )
     return {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
@@ -144,7 +156,7 @@ def mark_sent(conn: Connection, accepted: Sequence[tuple[int, str, str | None]],
     conn.execute(
         sql(
             "UPDATE message SET status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END, "
-            "route = :route, provider_id = :provider_id, sent_at = :now, "
+            "route = :route, provider_id = :provider_id, sent_at = :now, resend_route = NULL, "
             "lease_owner = NULL, lease_until = NULL WHERE id = :id"
         ),
         [{"id": mid, "route": route, "provider_id": pid, "now": now} for mid, route, pid in accepted],
@@ -160,30 +172,68 @@ def mark_failed(conn: Connection, failed: Sequence[tuple[int, str, str, str]], n
             "UPDATE message SET status = 'failed', route = :route, error_code = :code, error_reason = :reason, "
             "final_at = :now, lease_owner = NULL, lease_until = NULL WHERE id = :id AND status = 'sending'"
         ),
-        [{"id": mid, "route": route, "code": code, "reason": reason[:300], "now": now} for mid, route, code, reason in failed],
+        [
+            {"id": mid, "route": route, "code": code[:40], "reason": reason[:300], "now": now}
+            for mid, route, code, reason in failed
+        ],
     )
 
 
-def requeue(
-    conn: Connection,
-    retries: Sequence[tuple[int, datetime, str, str]],
-    *,
-    keep_route: Sequence[tuple[int, str]] = (),
-) -> None:
-    """(message id, next attempt at, code, reason) -> back to ``queued``; attempts are kept."""
-    if retries:
+@dataclass(frozen=True, slots=True)
+class Retry:
+    id: int
+    at: datetime
+    code: str
+    reason: str
+    resend_route: str | None = None
+    """Only this route may resend (ambiguous outcome, same idempotency key)."""
+    refund: bool = False
+    """The attempt did not count (route-wide fault, paused run): give it back."""
+
+
+def requeue(conn: Connection, retries: Sequence[Retry]) -> None:
+    """Back to ``queued`` at ``at``; the failure is kept on the message until it is sent."""
+    if not retries:
+        return
+    conn.execute(
+        sql(
+            "UPDATE message SET status = 'queued', next_attempt_at = :at, error_code = :code, "
+            "error_reason = :reason, resend_route = COALESCE(:resend_route, resend_route), "
+            "attempts = attempts - :refund, lease_owner = NULL, lease_until = NULL "
+            "WHERE id = :id AND status = 'sending'"
+        ),
+        [
+            {
+                "id": r.id,
+                "at": r.at,
+                "code": r.code[:40],
+                "reason": r.reason[:300],
+                "resend_route": r.resend_route,
+                "refund": int(r.refund),
+            }
+            for r in retries
+        ],
+    )
+
+
+def release(conn: Connection, ids: Sequence[int], *, cancelled: Sequence[int] = ()) -> None:
+    """Unsent claimed messages go back to the queue (attempt refunded), or to ``cancelled``."""
+    keep = sorted(set(ids) - set(cancelled))
+    if keep:
         conn.execute(
-            sql(
-                "UPDATE message SET status = 'queued', next_attempt_at = :at, error_code = :code, "
-                "error_reason = :reason, lease_owner = NULL, lease_until = NULL "
-                "WHERE id = :id AND status = 'sending'"
-            ),
-            [{"id": mid, "at": at, "code": code, "reason": reason[:300]} for mid, at, code, reason in retries],
+            text(
+                "UPDATE message SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, "
+                "lease_until = NULL WHERE id IN :ids AND status = 'sending'"
+            ).bindparams(_IDS),
+            {"ids": keep},
         )
-    if keep_route:
+    if cancelled:
         conn.execute(
-            text("UPDATE message SET route = :route WHERE id = :id"),
-            [{"id": mid, "route": route} for mid, route in keep_route],
+            text(
+                "UPDATE message SET status = 'cancelled', final_at = CURRENT_TIMESTAMP, lease_owner = NULL, "
+                "lease_until = NULL WHERE id IN :ids AND status = 'sending'"
+            ).bindparams(_IDS),
+            {"ids": sorted(set(cancelled))},
         )
 
 
@@ -202,11 +252,25 @@ def release_expired_leases(conn: Connection, now: datetime) -> int:
 def sent_provider_ids(conn: Connection, route: str, limit: int) -> list[str]:
     """Provider ids of messages on ``route`` still waiting for a receipt (for polling routes)."""
     rows = conn.execute(
-        text(
+        sql(
             "SELECT provider_id FROM message WHERE route = :route AND status = 'sent' "
             "AND provider_id IS NOT NULL ORDER BY sent_at LIMIT :limit"
         ),
         {"route": route, "limit": limit},
+    )
+    return [row[0] for row in rows]
+
+
+def complete_finished_runs(conn: Connection, now: datetime) -> list[int]:
+    """Runs that are planned and have nothing in flight become ``completed``."""
+    rows = conn.execute(
+        sql(
+            "UPDATE run SET status = 'completed', completed_at = :now "
+            "WHERE status = 'sending' AND planned_at IS NOT NULL AND NOT EXISTS ("
+            "SELECT 1 FROM message m WHERE m.run_id = run.id AND m.status IN ('queued', 'sending', 'sent')) "
+            "RETURNING id"
+        ),
+        {"now": now},
     )
     return [row[0] for row in rows]
 
@@ -227,3 +291,43 @@ def status_counts(conn: Connection, run_id: int) -> dict[str, int]:
     counts = dict.fromkeys(MessageStatus.ALL, 0)
     counts.update({status: int(n) for status, n in rows})
     return counts
+
+
+def heartbeat(conn: Connection, owner: str, now: datetime) -> None:
+    updated = conn.execute(
+        sql("UPDATE workerheartbeat SET seen_at = :now WHERE owner = :owner"), {"owner": owner, "now": now}
+    )
+    if not updated.rowcount:
+        conn.execute(
+            sql("INSERT INTO workerheartbeat (owner, started_at, seen_at) VALUES (:owner, :now, :now)"),
+            {"owner": owner, "now": now},
+        )
+
+
+def live_workers(conn: Connection, since: datetime) -> int:
+    count = conn.execute(sql("SELECT COUNT(*) FROM workerheartbeat WHERE seen_at >= :since"), {"since": since})
+    return max(1, int(count.scalar_one()))
+
+
+def forget_worker(conn: Connection, owner: str) -> None:
+    conn.execute(text("DELETE FROM workerheartbeat WHERE owner = :owner"), {"owner": owner})
+
+
+def report_route(conn: Connection, *, route: str, state: str, reason: str, code: str, owner: str, now: datetime) -> None:
+    """Record the route's breaker state (the alert an operator sees); ``since`` moves only on a change."""
+    params = {"route": route, "state": state, "reason": reason[:300], "code": code[:40], "owner": owner, "now": now}
+    updated = conn.execute(
+        sql(
+            "UPDATE routehealth SET since = CASE WHEN state = :state THEN since ELSE :now END, state = :state, "
+            "reason = :reason, code = :code, updated_at = :now, reported_by = :owner WHERE route = :route"
+        ),
+        params,
+    )
+    if not updated.rowcount:
+        conn.execute(
+            sql(
+                "INSERT INTO routehealth (route, state, reason, code, since, updated_at, reported_by) "
+                "VALUES (:route, :state, :reason, :code, :now, :now, :owner)"
+            ),
+            params,
+        )

@@ -29,6 +29,10 @@ app.add_typer(_audience.app, name="audience")
 app.add_typer(_optout.app, name="optout")
 app.command()(_report.report)
 
+from broadcaster.cli import worker as _worker  # noqa: E402
+
+app.command()(_worker.worker)
+
 
 def main() -> None:
     """Entry point: run the app, turning errors into one line on stderr."""

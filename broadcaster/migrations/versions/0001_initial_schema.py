@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 11:03:18.494276
+Create Date: 2026-11-24 11:15:56.475465
 """
 
 from collections.abc import Sequence
@@ -69,6 +69,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('created_by', sa.String(length=100), nullable=False),
     sa.Column('approved_by', sa.String(length=100), nullable=True),
+    sa.Column('approved_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
@@ -98,6 +99,25 @@ def upgrade() -> None:
         batch_op.create_index('ix_receipt_message', ['message_id'], unique=False)
         batch_op.create_index('ix_receipt_provider', ['route', 'provider_id'], unique=False)
 
+    op.create_table('routehealth',
+    sa.Column('route', sa.String(length=64), nullable=False),
+    sa.Column('state', sa.String(length=10), nullable=False),
+    sa.Column('reason', sa.String(length=300), nullable=False),
+    sa.Column('code', sa.String(length=40), nullable=False),
+    sa.Column('since', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('reported_by', sa.String(length=120), nullable=False),
+    sa.PrimaryKeyConstraint('route')
+    )
+    op.create_table('workerheartbeat',
+    sa.Column('owner', sa.String(length=120), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('owner')
+    )
+    with op.batch_alter_table('workerheartbeat', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_workerheartbeat_seen_at'), ['seen_at'], unique=False)
+
     op.create_table('run',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -109,6 +129,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('planned_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('purged_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('campaign_id', 'scheduled_for', name='uq_run_campaign_time')
@@ -165,6 +186,7 @@ def upgrade() -> None:
     sa.Column('lease_owner', sa.String(length=64), nullable=True),
     sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('route', sa.String(length=64), nullable=True),
+    sa.Column('resend_route', sa.String(length=64), nullable=True),
     sa.Column('provider_id', sa.String(length=100), nullable=True),
     sa.Column('error_code', sa.String(length=40), nullable=True),
     sa.Column('error_reason', sa.String(length=300), nullable=True),
@@ -204,6 +226,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_run_status'))
 
     op.drop_table('run')
+    with op.batch_alter_table('workerheartbeat', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_workerheartbeat_seen_at'))
+
+    op.drop_table('workerheartbeat')
+    op.drop_table('routehealth')
     with op.batch_alter_table('receipt', schema=None) as batch_op:
         batch_op.drop_index('ix_receipt_provider')
         batch_op.drop_index('ix_receipt_message')
