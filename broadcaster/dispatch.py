@@ -97,14 +97,23 @@ class TokenBucket:
             self._next = start + units / self.rate
         return start - now
 
-    def acquire(self, units: float = 1, stop: threading.Event | None = None) -> bool:
-        """Wait for ``units``; False if ``stop`` was set while waiting."""
+    def acquire(
+        self,
+        units: float = 1,
+        stop: threading.Event | None = None,
+        still_wanted: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Wait for ``units``; False if ``stop`` was set, or ``still_wanted()`` turned false, meanwhile."""
         wait = self.reserve(units)
         if wait <= 0:
             return True
-        if stop is not None:
-            return not stop.wait(wait)
-        self._sleep(wait)
+        if stop is None:
+            self._sleep(wait)
+            return True
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0:
+            if stop.wait(min(left, 0.1)) or (still_wanted is not None and not still_wanted()):
+                return False
         return True
 
 
@@ -135,9 +144,10 @@ class Route:
         factor = THROTTLE_FACTOR if now < self.slow_until else 1.0
         self.bucket.rate = max(0.1, self.settings.tps * self.share * factor)
 
-    def batch_size(self) -> int:
+    def batch_size(self, segments: int = 1) -> int:
         """Largest request: the adapter's limit, and never more than one second of the route's rate."""
-        return max(1, min(self.adapter.capabilities.max_batch, int(self.settings.tps)))
+        per_message = segments if self.settings.tps_unit == "part" else 1
+        return max(1, min(self.adapter.capabilities.max_batch, int(self.settings.tps / max(1, per_message))))
 
     def units(self, segments: int, count: int) -> float:
         return float(count * (segments if self.settings.tps_unit == "part" else 1))
@@ -422,7 +432,7 @@ class Dispatcher:
 
     def _groups(self, route: Route, claimed: Sequence[queue.Claimed]) -> list[list[queue.Claimed]]:
         """Requests to make: same-text groups for routes that need one content per request."""
-        size = route.batch_size()
+        size = route.batch_size(max(self._texts[m.batch_id][2] for m in claimed))
         if route.adapter.capabilities.same_text_batches:
             by_text: dict[str, list[queue.Claimed]] = defaultdict(list)
             for message in claimed:
@@ -444,19 +454,26 @@ class Dispatcher:
             if not group:
                 continue
             segments = self._texts[group[0].batch_id][2]
-            if not route.bucket.acquire(route.units(segments, len(group)), self.stop_event):
-                outcome.release.extend(m.id for m in group)
+            wanted = lambda group=group: all(self.run_closed(m.run_id) is None for m in group)  # noqa: E731
+            if not route.bucket.acquire(route.units(segments, len(group)), self.stop_event, wanted):
+                self._drop_closed(group, outcome, release_open=True)
                 continue
-            self._submit(route, group, outcome)
+            group = self._drop_closed(group, outcome)  # the run may have been paused while we waited
+            if group:
+                self._submit(route, group, outcome)
         self.counters.add(outcome)
         return outcome
 
-    def _drop_closed(self, group: list[queue.Claimed], outcome: Outcome) -> list[queue.Claimed]:
-        """Messages of runs paused or cancelled since the claim are not sent."""
+    def _drop_closed(
+        self, group: list[queue.Claimed], outcome: Outcome, release_open: bool = False
+    ) -> list[queue.Claimed]:
+        """Messages of runs paused or cancelled since the claim are not sent (nor, if asked, the rest)."""
         keep = []
         for message in group:
             status = self.run_closed(message.run_id)
-            if status is None:
+            if status is None and release_open:
+                outcome.release.append(message.id)
+            elif status is None:
                 keep.append(message)
             elif status == "cancelled":
                 outcome.cancel.append(message.id)
@@ -511,7 +528,7 @@ class Dispatcher:
         for result in results:
             message = by_key[result.key]
             if isinstance(result, Accepted):
-                outcome.sent.append((message.id, route.name, result.provider_id))
+                outcome.sent.append((message.id, route.name, receipts.canonical_id(result.provider_id)))
             elif result.kind == FailureKind.PERMANENT:
                 outcome.failed.append((message.id, route.name, result.code or result.kind, result.reason))
             elif result.kind == FailureKind.ROUTE:
@@ -545,6 +562,12 @@ class Dispatcher:
         now = self.clock()
         with self.engine.begin() as conn:
             queue.mark_sent(conn, outcome.sent, now)
+            by_route: dict[str, list[str]] = defaultdict(list)
+            for _, route_name, provider_id in outcome.sent:
+                if provider_id:
+                    by_route[route_name].append(provider_id)
+            for route_name, provider_ids in by_route.items():
+                receipts.apply_unmatched(conn, route_name, provider_ids)
             queue.mark_failed(conn, outcome.failed, now)
             queue.requeue(conn, outcome.retries)
             queue.release(conn, outcome.release + outcome.cancel, cancelled=outcome.cancel)

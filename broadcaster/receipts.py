@@ -2,77 +2,214 @@
 
 Transitions (DESIGN §4): a carrier's final status (delivered, failed, expired) moves a message that is
 ``sending``, ``sent`` or ``expired`` by our own timeout; it never moves a message that already has a
-carrier final. An intermediate receipt changes nothing but is kept. A receipt for a message not yet
-known stays unmatched (``message_id`` NULL) for ``match_unmatched`` to pick up later.
+carrier final, so a duplicate changes nothing and the first carrier final wins. An intermediate
+receipt is kept and changes nothing. A receipt for a message not yet known (the carrier called back
+before our send was recorded) stays unmatched; ``apply_unmatched`` settles it as soon as the send is
+recorded, and ``unmatched`` reports the ones that never match.
+
+A receipt naming the network that actually served the number moves the subscriber to that carrier
+(source ``receipt``), so later runs route ported numbers correctly.
+
+``ReceiptSink`` is the group commit for callbacks: receipts from concurrent requests are written in
+one transaction every few milliseconds, and each request is answered only once its receipt is durable.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, bindparam
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from broadcaster.models import utcnow
 from broadcaster.queue import sql
 from carriers.base import Receipt, ReceiptStatus
 
+EXPIRED_NO_RECEIPT = "EXPIRED_NO_RECEIPT"
+"""The error code of our own expiry: the only final a later carrier receipt may overrule."""
+
 _FINAL = (ReceiptStatus.DELIVERED, ReceiptStatus.FAILED, ReceiptStatus.EXPIRED)
+
+
+def canonical_id(provider_id: str) -> str:
+    """Provider ids compared as the carrier meant them: no surrounding space, one case."""
+    return provider_id.strip().lower()
+
 
 _INSERT = sql(
     "INSERT INTO receipt (route, provider_id, message_id, status, error_code, network, received_at, raw) "
     "VALUES (:route, :provider_id, NULL, :status, :error_code, :network, :now, :raw)"
 )
-# A carrier final wins over our own expiry, never over another carrier final.
 _APPLY = sql(
     "UPDATE message SET status = :status, error_code = :error_code, final_at = :now, "
     "lease_owner = NULL, lease_until = NULL "
     "WHERE route = :route AND provider_id = :provider_id "
-    "AND (status IN ('sending', 'sent') OR (status = 'expired' AND error_code = 'EXPIRED_NO_RECEIPT'))"
+    f"AND (status IN ('sending', 'sent') OR (status = 'expired' AND error_code = '{EXPIRED_NO_RECEIPT}'))"
 )
 _MATCH = sql(
     "UPDATE receipt SET message_id = (SELECT m.id FROM message m "
     "WHERE m.route = receipt.route AND m.provider_id = receipt.provider_id) "
     "WHERE message_id IS NULL AND route = :route AND provider_id = :provider_id"
 )
+_PORTED = sql(
+    "UPDATE subscriber SET carrier = :network, carrier_source = 'receipt' "
+    "WHERE carrier <> :network AND id = (SELECT m.subscriber_id FROM message m "
+    "WHERE m.route = :route AND m.provider_id = :provider_id)"
+)
 
 
 def ingest(conn: Connection, route: str, receipts: Sequence[Receipt], now: datetime | None = None) -> int:
-    """Store ``receipts`` of ``route`` and apply the final ones; returns how many messages moved."""
+    """Store ``receipts`` of ``route``, apply the final ones, match them; returns how many were stored."""
     if not receipts:
         return 0
     now = now or utcnow()
-    conn.execute(
-        _INSERT,
-        [
-            {
-                "route": route,
-                "provider_id": r.provider_id,
-                "status": r.status,
-                "error_code": r.error_code,
-                "network": r.network,
-                "now": now,
-                "raw": r.raw,
-            }
-            for r in receipts
-        ],
-    )
-    finals = [r for r in receipts if r.status in _FINAL]
-    moved = 0
+    rows = [
+        {
+            "route": route,
+            "provider_id": canonical_id(r.provider_id),
+            "status": r.status,
+            "error_code": r.error_code,
+            "network": r.network,
+            "now": now,
+            "raw": r.raw,
+        }
+        for r in receipts
+    ]
+    conn.execute(_INSERT, rows)
+    finals = [row for row in rows if row["status"] in _FINAL]
     if finals:
-        result = conn.execute(
-            _APPLY,
-            [
-                {
-                    "route": route,
-                    "provider_id": r.provider_id,
-                    "status": r.status,
-                    "error_code": r.error_code,
-                    "now": now,
-                }
-                for r in finals
-            ],
+        conn.execute(_APPLY, finals)
+    ported = [row for row in rows if row["network"]]
+    if ported:
+        conn.execute(_PORTED, ported)
+    conn.execute(_MATCH, [{"route": route, "provider_id": pid} for pid in {row["provider_id"] for row in rows}])
+    return len(rows)
+
+
+_UNMATCHED_FINALS = sql(
+    "SELECT provider_id, status, error_code, received_at FROM receipt "
+    "WHERE route = :route AND message_id IS NULL AND provider_id IN :ids ORDER BY id"
+).bindparams(bindparam("ids", expanding=True)).columns(received_at=UTCDateTime())
+
+
+def apply_unmatched(conn: Connection, route: str, provider_ids: Sequence[str]) -> int:
+    """Settle receipts that arrived before these sends were recorded (the early-receipt race)."""
+    ids = sorted({canonical_id(p) for p in provider_ids if p})
+    if not ids:
+        return 0
+    early = conn.execute(_UNMATCHED_FINALS, {"route": route, "ids": ids}).all()
+    if not early:
+        return 0
+    finals = [
+        {"route": route, "provider_id": pid, "status": status, "error_code": code, "now": at}
+        for pid, status, code, at in early
+        if status in _FINAL
+    ]
+    if finals:
+        conn.execute(_APPLY, finals)
+    conn.execute(_MATCH, [{"route": route, "provider_id": pid} for pid in {row[0] for row in early}])
+    return len(early)
+
+
+def match_all_unmatched(conn: Connection) -> int:
+    """Sweep: settle every unmatched receipt whose message is now known."""
+    pending = conn.execute(
+        sql(
+            "SELECT DISTINCT r.route, r.provider_id FROM receipt r JOIN message m "
+            "ON m.route = r.route AND m.provider_id = r.provider_id WHERE r.message_id IS NULL"
         )
-        moved = result.rowcount or 0
-    conn.execute(_MATCH, [{"route": route, "provider_id": pid} for pid in {r.provider_id for r in receipts}])
-    return moved
+    ).all()
+    by_route: dict[str, list[str]] = {}
+    for route, provider_id in pending:
+        by_route.setdefault(route, []).append(provider_id)
+    return sum(apply_unmatched(conn, route, ids) for route, ids in by_route.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Unmatched:
+    route: str
+    provider_id: str
+    status: str
+    received_at: datetime
+
+
+def unmatched(conn: Connection, older_than: datetime) -> list[Unmatched]:
+    """Receipts that never found their message: reported, never dropped."""
+    rows = conn.execute(
+        sql(
+            "SELECT route, provider_id, status, received_at FROM receipt "
+            "WHERE message_id IS NULL AND received_at < :at ORDER BY received_at"
+        ).columns(received_at=UTCDateTime()),
+        {"at": older_than},
+    )
+    return [Unmatched(*row) for row in rows]
+
+
+class ReceiptSink:
+    """Group commit: ``put`` returns once the receipts are durable, written with their neighbours."""
+
+    def __init__(self, engine: Engine, *, interval: float = 0.005, max_batch: int = 2000) -> None:
+        self.engine = engine
+        self.interval = interval
+        self.max_batch = max_batch
+        self._pending: list[tuple[str, Sequence[Receipt], Future[int]]] = []
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, name="receipt-sink", daemon=True)
+        self._thread.start()
+        self.batches = 0
+        self.written = 0
+
+    def put(self, route: str, receipts: Sequence[Receipt], timeout: float = 30.0) -> int:
+        """Queue receipts for the next group commit and wait until it is done."""
+        future: Future[int] = Future()
+        with self._cond:
+            if self._stopped:
+                msg = "the receipt writer is stopped"
+                raise RuntimeError(msg)
+            self._pending.append((route, receipts, future))
+            if sum(len(r) for _, r, _ in self._pending) >= self.max_batch:
+                self._cond.notify()
+        return future.result(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                if not self._pending and self._stopped:
+                    return
+                if not self._pending:
+                    self._cond.wait(0.1)
+                    continue
+            time.sleep(self.interval)
+            with self._cond:
+                batch, self._pending = self._pending, []
+            self._write(batch)
+
+    def _write(self, batch: list[tuple[str, Sequence[Receipt], Future[int]]]) -> None:
+        by_route: dict[str, list[Receipt]] = {}
+        for route, receipts, _ in batch:
+            by_route.setdefault(route, []).extend(receipts)
+        try:
+            now = utcnow()
+            with self.engine.begin() as conn:
+                for route, receipts in by_route.items():
+                    ingest(conn, route, receipts, now)
+        except Exception as exc:  # noqa: BLE001 - every waiting request learns of the failure
+            for _, _, future in batch:
+                future.set_exception(exc)
+            return
+        self.batches += 1
+        self.written += sum(len(r) for r in by_route.values())
+        for _, receipts, future in batch:
+            future.set_result(len(receipts))
+
+    def close(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        self._thread.join(10)

@@ -87,6 +87,36 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     return load_settings(tmp_path, environ={"BROADCASTER_DATABASE_URL": database_url})
 
 
+@pytest.fixture
+def make_run(engine: Engine, settings: Settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A factory: import a synthetic Tây Ninh audience, approve a 30/7 campaign, plan one run; its id."""
+    from broadcaster import campaigns, demo, importer, planner
+    from broadcaster.models import utcnow
+
+    made = [0]
+
+    def make(size: int = 400, window: str = "00:00-24:00", run_settings: Settings | None = None) -> int:
+        made[0] += 1
+        name = f"audience-{made[0]}"
+        run_settings = run_settings or settings
+        path = demo.write_audience(tmp_path / f"{name}.csv", size, seed=size + made[0])
+        importer.import_audience(engine, path, name=name, province_code="72")
+        campaign = campaigns.create_campaign(
+            engine,
+            run_settings,
+            campaigns.NewCampaign(name=name, template="30-7/2024", audiences=(name,), created_by="op", window=window),
+        )
+        assert campaign.id is not None
+        campaigns.transition(engine, campaign.id, "submit", "op")
+        campaigns.transition(engine, campaign.id, "approve", "boss")
+        run = planner.create_run(engine, campaign.id, utcnow(), run_settings)
+        assert run.id is not None
+        planner.plan_run(engine, run.id, run_settings)
+        return run.id
+
+    return make
+
+
 _pg_passed = 0
 
 
