@@ -98,6 +98,9 @@ class RouteSettings(_Section):
     """What the carrier's TPS counts: SMS parts (most carriers) or whole messages."""
     concurrency: int = Field(default=4, ge=1, le=256)
     """Requests in flight at once on this route (sender threads per worker)."""
+    batch: int | None = Field(default=None, ge=1)
+    """Most messages handed to the adapter at once (default: the adapter's own limit). 1 paces every
+    request through the route's bucket, for adapters that send a batch as many separate requests."""
     validity_hours: float = Field(default=72, gt=0)
     max_attempts: int = Field(default=5, ge=1)
     max_age_hours: float = Field(default=24, gt=0)
@@ -321,6 +324,7 @@ department = "Sở Khoa học và Công nghệ"
 # tps = 30                # what the carrier allows per second
 # tps_unit = "part"       # the carrier counts SMS parts ("part") or whole messages ("message")
 # concurrency = 4         # requests in flight at once
+# batch = 1               # messages per adapter call (default: the adapter's limit)
 # validity_hours = 72     # a sent message with no receipt after this long is expired
 # max_attempts = 5
 # max_age_hours = 24      # a message not accepted after this long fails

@@ -60,10 +60,11 @@ POLL_LIMIT = 1000
 class TokenBucket:
     """Paces requests so that no one-second window ever holds more than ``rate`` units.
 
-    Two rules: requests are spaced ``units / rate`` seconds apart (smooth pacing, no hoarding while
-    idle), and a request starts only when the units started in the second before it, plus its own,
-    stay within the rate (a sliding window, so multi-part requests cannot overshoot at a boundary).
-    Reservations are served in order; waiting respects ``stop``.
+    Checked at the moment a caller really goes, under one lock: a request may start when the
+    previous one is at least ``its units / rate`` seconds old (smooth pacing, nothing hoarded while
+    idle) and the units started in the last second plus its own stay within the rate (a sliding
+    window, so a thread that woke late, or a multi-part request, cannot overshoot). Waiting callers
+    recheck when their turn may have come; waiting respects ``stop``.
     """
 
     def __init__(
@@ -76,26 +77,31 @@ class TokenBucket:
         self._clock = clock
         self._sleep = sleep
         self._next = clock()
-        self._window: deque[tuple[float, float]] = deque()
+        self._started: deque[tuple[float, float]] = deque()
         self._in_window = 0.0
         self._lock = threading.Lock()
 
-    def reserve(self, units: float) -> float:
-        """Reserve ``units`` and return how long to wait before using them."""
+    def try_acquire(self, units: float) -> float:
+        """Start now if allowed (returns 0), else return how long to wait before asking again."""
         with self._lock:
             now = self._clock()
-            start = max(self._next, now)
-            window = self._window
-            while window and window[0][0] <= start - 1.0:
-                self._in_window -= window.popleft()[1]
-            while window and self._in_window + units > self.rate:
-                left, used = window.popleft()
-                self._in_window -= used
-                start = max(start, left + 1.0)
-            window.append((start, units))
+            started = self._started
+            while started and started[0][0] <= now - 1.0:
+                self._in_window -= started.popleft()[1]
+            wait = self._next - now
+            if started and self._in_window + units > self.rate:
+                budget = self._in_window + units - self.rate
+                for at, used in started:
+                    budget -= used
+                    if budget <= 0:
+                        wait = max(wait, at + 1.0 - now)
+                        break
+            if wait > 0:
+                return max(wait, 1e-4)
+            started.append((now, units))
             self._in_window += units
-            self._next = start + units / self.rate
-        return start - now
+            self._next = now + units / self.rate
+            return 0.0
 
     def acquire(
         self,
@@ -104,15 +110,10 @@ class TokenBucket:
         still_wanted: Callable[[], bool] | None = None,
     ) -> bool:
         """Wait for ``units``; False if ``stop`` was set, or ``still_wanted()`` turned false, meanwhile."""
-        wait = self.reserve(units)
-        if wait <= 0:
-            return True
-        if stop is None:
-            self._sleep(wait)
-            return True
-        deadline = time.monotonic() + wait
-        while (left := deadline - time.monotonic()) > 0:
-            if stop.wait(min(left, 0.1)) or (still_wanted is not None and not still_wanted()):
+        while (wait := self.try_acquire(units)) > 0:
+            if stop is None:
+                self._sleep(wait)
+            elif stop.wait(min(wait, 0.1)) or (still_wanted is not None and not still_wanted()):
                 return False
         return True
 
@@ -147,7 +148,8 @@ class Route:
     def batch_size(self, segments: int = 1) -> int:
         """Largest request: the adapter's limit, and never more than one second of the route's rate."""
         per_message = segments if self.settings.tps_unit == "part" else 1
-        return max(1, min(self.adapter.capabilities.max_batch, int(self.settings.tps / max(1, per_message))))
+        limit = min(self.adapter.capabilities.max_batch, self.settings.batch or self.adapter.capabilities.max_batch)
+        return max(1, min(limit, int(self.settings.tps / max(1, per_message))))
 
     def units(self, segments: int, count: int) -> float:
         return float(count * (segments if self.settings.tps_unit == "part" else 1))
@@ -421,9 +423,7 @@ class Dispatcher:
                 route.probing = False
 
     def _chunk_size(self, route: Route) -> int:
-        if route.adapter.capabilities.max_batch > 1:
-            return route.batch_size()
-        return self.settings.dispatch.chunk
+        return max(route.batch_size(), self.settings.dispatch.chunk)
 
     def _load_texts(self, conn: object, claimed: Sequence[queue.Claimed]) -> None:
         missing = {c.batch_id for c in claimed} - self._texts.keys()

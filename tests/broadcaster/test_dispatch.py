@@ -87,15 +87,19 @@ def simulators(settings: Settings, behaviour: Behaviour | None = None) -> dict[s
 class TestTokenBucket:
     @pytest.mark.parametrize(("rate", "sizes"), [(300, [1]), (50, [1, 2, 3]), (1000, [1, 4, 20, 7]), (7, [1, 2])])
     def test_never_exceeds_rate_in_any_one_second_window(self, rate: float, sizes: list[int]) -> None:
-        """With a fake clock and greedy callers, no one-second window holds more than the rate."""
+        """With a fake clock and a greedy caller, no one-second window holds more than the rate."""
         now = [0.0]
-        bucket = TokenBucket(rate, clock=lambda: now[0], sleep=lambda s: None)
+
+        def sleep(seconds: float) -> None:
+            now[0] += seconds
+
+        bucket = TokenBucket(rate, clock=lambda: now[0], sleep=sleep)
         starts: list[tuple[float, int]] = []
         for i in range(int(rate * 6)):
             units = sizes[i % len(sizes)]
-            wait = bucket.reserve(units)
-            starts.append((now[0] + max(0.0, wait), units))
-            now[0] += 0.0001  # callers arrive far faster than the rate
+            assert bucket.acquire(units)
+            starts.append((now[0], units))
+            now[0] += 0.0001  # the caller comes back at once
         times = [t for t, _ in starts]
         for index, (t0, _) in enumerate(starts):
             in_window = sum(u for t, u in starts[index:] if t < t0 + 1.0 - 1e-9)  # float rounding
@@ -106,11 +110,35 @@ class TestTokenBucket:
     def test_idle_time_is_not_hoarded(self) -> None:
         """After a pause the bucket does not release a burst above the rate."""
         now = [0.0]
-        bucket = TokenBucket(10, clock=lambda: now[0])
-        assert bucket.reserve(1) == 0
+        bucket = TokenBucket(10, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+        assert bucket.acquire(1)
         now[0] = 100.0
-        waits = [bucket.reserve(1) for _ in range(20)]
-        assert sum(1 for w in waits if w < 1.0) == 10
+        starts = []
+        for _ in range(20):
+            bucket.acquire(1)
+            starts.append(now[0])
+        assert sum(1 for t in starts if t < 101.0) == 10
+
+    def test_threads_share_the_rate(self) -> None:
+        """Many threads on a real clock together stay within the rate in every window."""
+        bucket = TokenBucket(200)
+        starts: list[float] = []
+        lock = threading.Lock()
+
+        def worker() -> None:
+            for _ in range(30):
+                bucket.acquire(1, threading.Event())
+                with lock:
+                    starts.append(time.monotonic())
+
+        threads = [threading.Thread(target=worker) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        starts.sort()
+        for index, t0 in enumerate(starts):
+            assert sum(1 for t in starts[index:] if t < t0 + 1.0 - 1e-9) <= 200
 
 
 class TestSending:

@@ -1,0 +1,377 @@
+"""How fast dispatch sends, against a simulated carrier on 127.0.0.1, and how exactly it holds a rate.
+
+Scenarios (each prints a line; the last line is one JSON object with every figure):
+
+  a  one-number route (eSMS customer care over HTTP) at zero latency: msg/s through dispatch, and the
+     same number of requests by a bare ``requests`` loop with the same threads; ``ratio``.
+  b  batch route (eSMS advertising over HTTP, one content to many numbers): msg/s.
+  c  100 ms latency, TPS cap 300: achieved rate / cap, and the worst one-second window / cap.
+  d  a 1,000,000-message run (in-process simulator): peak RSS of the process.
+  e  PostgreSQL, 1 vs 4 ``broadcaster worker`` processes at 100 ms latency, no cap: the speed-up.
+
+``--quick`` runs (a) and (c) with fewer messages, in under a minute. ``--only a,c`` picks scenarios;
+``--postgres URL`` is needed for (e) (default: the local server, skipped if unreachable).
+
+    .venv/bin/python bench/dispatch.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+from sqlalchemy import Engine, create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from broadcaster import campaigns, db, planner, queue  # noqa: E402
+from broadcaster.config import RouteSettings, Settings, load_settings  # noqa: E402
+from broadcaster.dispatch import Dispatcher  # noqa: E402
+from broadcaster.models import Audience, Subscriber, utcnow  # noqa: E402
+from carriers.simulator import Behaviour, SimulatorAdapter, Smsc  # noqa: E402
+from carriers import create_adapter  # noqa: E402
+
+KEY_ENV, SECRET_ENV = "BENCH_ESMS_API_KEY", "BENCH_ESMS_SECRET_KEY"
+os.environ.setdefault(KEY_ENV, "bench-key")
+os.environ.setdefault(SECRET_ENV, "bench-secret")
+CREDENTIALS = {"api_key": KEY_ENV, "secret_key": SECRET_ENV}
+DISTRICTS = ("703", "705", "706", "707", "708", "709", "710", "711", "712")
+PREFIXES = ("96", "97", "98", "86", "32", "33", "34", "35", "36", "37", "38", "39")
+TEXT = "Toan dan tich cuc tham gia phong, chong mua ban nguoi. Goi 111 khi can ho tro."
+
+
+def workspace(url: str | None = None) -> tuple[Engine, Settings, Path]:
+    folder = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
+    url = url or f"sqlite:///{folder / 'bench.db'}"
+    engine = db.make_engine(url)
+    db.migrate(engine)
+    (folder / "t.j2").write_text(TEXT, encoding="utf-8")
+    settings = load_settings(folder, environ={"BROADCASTER_DATABASE_URL": url})
+    return engine, settings, folder
+
+
+def with_route(settings: Settings, route: RouteSettings) -> Settings:
+    """Every subscriber of the bench is on Viettel; Viettel gets exactly this route."""
+    routes = dict(settings.routes)
+    routes["viettel"] = [route]
+    return settings.model_copy(update={"routes": routes})
+
+
+def seed(engine: Engine, size: int, name: str = "bench") -> str:
+    """``size`` distinct Viettel subscribers spread over the Tây Ninh districts, inserted in bulk."""
+    rng = random.Random(size)
+    numbers = rng.sample(range(10**7), size) if size <= 10**7 else range(size)
+    audience = Audience.__table__  # type: ignore[attr-defined]
+    subscriber = Subscriber.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        audience_id = conn.execute(
+            audience.insert().values(name=name, province_code="72", created_at=utcnow()).returning(audience.c.id)
+        ).scalar_one()
+    chunk: list[dict[str, Any]] = []
+    for index, number in enumerate(numbers):
+        prefix = PREFIXES[index % len(PREFIXES)]
+        chunk.append(
+            {
+                "audience_id": audience_id,
+                "msisdn": f"+84{prefix}{number:07d}",
+                "province_code": "72",
+                "district_code": DISTRICTS[index % len(DISTRICTS)],
+                "carrier": "viettel",
+                "carrier_source": "prefix",
+            }
+        )
+        if len(chunk) == 20_000:
+            with engine.begin() as conn:
+                conn.execute(subscriber.insert(), chunk)
+            chunk = []
+    if chunk:
+        with engine.begin() as conn:
+            conn.execute(subscriber.insert(), chunk)
+    return name
+
+
+def plan(engine: Engine, settings: Settings, folder: Path, audience: str) -> int:
+    campaign = campaigns.create_campaign(
+        engine,
+        settings,
+        campaigns.NewCampaign(
+            name="bench", template=str(folder / "t.j2"), audiences=(audience,), created_by="bench",
+            window="00:00-24:00", encoding="unicode",
+        ),
+    )
+    assert campaign.id is not None
+    campaigns.transition(engine, campaign.id, "submit", "bench")
+    campaigns.transition(engine, campaign.id, "approve", "approver")
+    run = planner.create_run(engine, campaign.id, utcnow(), settings)
+    assert run.id is not None
+    planner.plan_run(engine, run.id, settings)
+    return run.id
+
+
+def unsent(engine: Engine, run_id: int) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT COUNT(*) FROM message WHERE run_id = :r AND status IN ('queued', 'sending')"),
+                {"r": run_id},
+            ).scalar_one()
+        )
+
+
+def dispatch(engine: Engine, settings: Settings, run_id: int, adapters: dict[str, Any] | None = None) -> float:
+    """Seconds from start until every message of the run has been handed to the carrier."""
+    dispatcher = Dispatcher(engine, settings, adapters=adapters)
+    started = time.perf_counter()
+    done = dispatcher.run_until(lambda: unsent(engine, run_id) == 0, timeout=3600, check_every=0.05)
+    elapsed = time.perf_counter() - started
+    if not done:
+        raise SystemExit("dispatch did not finish")
+    return elapsed
+
+
+class SimulatorProcess:
+    """``broadcaster simulator`` in a process of its own, so that it does not share our interpreter."""
+
+    def __init__(self, *settings: str) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        args = [sys.executable, "-m", "broadcaster", "simulator", "--port", str(self.port)]
+        for setting in settings:
+            args += ["--set", setting]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tempfile.gettempdir())
+        self.base_url = f"http://127.0.0.1:{self.port}/MainService.svc/json/"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.proc.kill()
+        raise SystemExit("the simulator did not start")
+
+    def __enter__(self) -> SimulatorProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class Stamped:
+    """A real adapter that notes when each submission leaves (what the carrier's TPS counter sees)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.capabilities = inner, inner.capabilities
+        self.times: list[float] = []
+
+    def submit(self, batch: Any) -> Any:
+        self.times.extend([time.monotonic()] * len(batch))
+        return self.inner.submit(batch)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def esms_route(server: Any, *, sms_type: str = "2", tps: float = 1e6, concurrency: int = 8) -> RouteSettings:
+    return RouteSettings(
+        name="bench",
+        adapter="esms",
+        tps=tps,
+        tps_unit="message",
+        concurrency=concurrency,
+        batch=1 if sms_type == "2" else None,
+        options={"base_url": server.base_url, "sms_type": sms_type, "brandname": "BENCH", "concurrency": 1},
+        credentials_env=CREDENTIALS,
+    )
+
+
+def bare_requests(server: Any, count: int, threads: int) -> float:
+    """The same customer-care requests, by a plain requests loop with ``threads`` threads."""
+    url = server.base_url.rstrip("/") + "/SendMultipleMessage_V4_post_json/"
+    counter = iter(range(count))
+    lock = threading.Lock()
+
+    def loop() -> None:
+        session = requests.Session()
+        while True:
+            with lock:
+                n = next(counter, None)
+            if n is None:
+                return
+            body = {
+                "ApiKey": os.environ[KEY_ENV], "SecretKey": os.environ[SECRET_ENV], "Phone": f"09{n % 10**8:08d}",
+                "Content": TEXT, "Brandname": "BENCH", "SmsType": "2", "IsUnicode": "0", "RequestId": f"bare-{n}",
+            }
+            session.post(url, json=body, timeout=(3, 10)).raise_for_status()
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - started
+
+
+def scenario_a(count: int) -> dict[str, Any]:
+    threads = 8
+    engine, settings, folder = workspace()
+    with SimulatorProcess() as server:
+        settings = with_route(settings, esms_route(server, concurrency=threads))
+        run_id = plan(engine, settings, folder, seed(engine, count))
+        seconds = dispatch(engine, settings, run_id)
+    with SimulatorProcess() as server:
+        bare = bare_requests(server, count, threads)
+    ours, baseline = count / seconds, count / bare
+    return {"a_msgs_per_s": round(ours), "a_baseline_per_s": round(baseline), "a_ratio": round(ours / baseline, 2)}
+
+
+def scenario_b(count: int) -> dict[str, Any]:
+    engine, settings, folder = workspace()
+    with SimulatorProcess() as server:
+        settings = with_route(settings, esms_route(server, sms_type="1", concurrency=2))
+        run_id = plan(engine, settings, folder, seed(engine, count))
+        seconds = dispatch(engine, settings, run_id)
+    return {"b_batch_msgs_per_s": round(count / seconds)}
+
+
+def scenario_c(count: int, cap: float = 300.0) -> dict[str, Any]:
+    engine, settings, folder = workspace()
+    with SimulatorProcess("latency=0.1") as server:
+        route = esms_route(server, tps=cap, concurrency=48)
+        settings = with_route(settings, route)
+        run_id = plan(engine, settings, folder, seed(engine, count))
+        adapter = Stamped(create_adapter(route.adapter, route.options, route.credentials()))
+        dispatch(engine, settings, run_id, adapters={route.name: adapter})
+        times = sorted(adapter.times)
+    achieved = (len(times) - 1) / (times[-1] - times[0])
+    worst, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - 1.0 + 1e-9:  # a window is [t, t + 1): float rounding at its edge
+            start += 1
+        worst = max(worst, end - start + 1)
+    return {
+        "c_cap": cap,
+        "c_achieved_per_s": round(achieved, 1),
+        "c_rate_vs_cap": round(achieved / cap, 3),
+        "c_worst_window_vs_cap": round(worst / cap, 3),
+    }
+
+
+def scenario_d(count: int) -> dict[str, Any]:
+    engine, settings, folder = workspace()
+    route = RouteSettings(name="bench", adapter="simulator", tps=1e6, tps_unit="message", concurrency=2)
+    settings = with_route(settings, route)
+    run_id = plan(engine, settings, folder, seed(engine, count))
+    seconds = dispatch(engine, settings, run_id, adapters={"bench": SimulatorAdapter(Smsc(Behaviour()))})
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"d_messages": count, "d_seconds": round(seconds, 1), "d_msgs_per_s": round(count / seconds),
+            "d_peak_rss_mb": round(peak_mb)}
+
+
+def scenario_e(count: int, pg_url: str) -> dict[str, Any]:
+    admin = create_engine(db.normalise_url(pg_url), isolation_level="AUTOCOMMIT")
+    name = f"bench_dispatch_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - no server: the scenario is skipped, and says why
+        return {"e_skipped": f"PostgreSQL not reachable: {type(exc).__name__}"}
+    url = db.normalise_url(pg_url).rsplit("/", 1)[0] + f"/{name}"
+    try:
+        return {f"e_{k}": v for k, v in _speedup(count, url).items()}
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _speedup(count: int, url: str) -> dict[str, Any]:
+    seconds = {}
+    with SimulatorProcess("latency=0.1") as server:
+        for workers in (1, 4):
+            engine, settings, folder = workspace(url)
+            with engine.begin() as conn:
+                conn.execute(text("TRUNCATE message, batch, run, campaign, subscriber, audience, receipt CASCADE"))
+            route = esms_route(server, concurrency=16)
+            (folder / "broadcaster.toml").write_text(_route_toml(route), encoding="utf-8")
+            settings = with_route(settings, route)
+            run_id = plan(engine, settings, folder, seed(engine, count, name=f"e{workers}"))
+            env = {**os.environ, "BROADCASTER_DATABASE_URL": url}
+            started = time.perf_counter()
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "broadcaster", "--dir", str(folder), "worker", "--name", f"w{i}"],
+                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
+                for i in range(workers)
+            ]
+            while unsent(engine, run_id):
+                time.sleep(0.05)
+            seconds[workers] = time.perf_counter() - started
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(30)
+            engine.dispose()
+    return {
+        "messages": count,
+        "one_worker_per_s": round(count / seconds[1]),
+        "four_workers_per_s": round(count / seconds[4]),
+        "speedup": round(seconds[1] / seconds[4], 2),
+    }
+
+
+def _route_toml(route: RouteSettings) -> str:
+    options = ", ".join(f"{k} = {json.dumps(v)}" for k, v in route.options.items())
+    creds = ", ".join(f"{k} = {json.dumps(v)}" for k, v in route.credentials_env.items())
+    return (
+        "[[routes.viettel]]\n"
+        f'name = "{route.name}"\nadapter = "{route.adapter}"\ntps = {route.tps}\ntps_unit = "{route.tps_unit}"\n'
+        f"concurrency = {route.concurrency}\noptions = {{ {options} }}\ncredentials_env = {{ {creds} }}\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="(a) and (c) only, smaller, under a minute")
+    parser.add_argument("--only", default="", help="comma-separated scenarios, e.g. a,c")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    chosen = set(args.only.split(",")) if args.only else ({"a", "c"} if args.quick else set("abcde"))
+    sizes = {"a": 5_000 if args.quick else 100_000, "b": 200_000, "c": 3_000 if args.quick else 6_000,
+             "d": 1_000_000, "e": 4_000}
+    runs: dict[str, Callable[[], dict[str, Any]]] = {
+        "a": lambda: scenario_a(sizes["a"]),
+        "b": lambda: scenario_b(sizes["b"]),
+        "c": lambda: scenario_c(sizes["c"]),
+        "d": lambda: scenario_d(sizes["d"]),
+        "e": lambda: scenario_e(sizes["e"], args.postgres),
+    }
+    figures: dict[str, Any] = {"bench": "dispatch", "cores": os.cpu_count(), "quick": args.quick}
+    for name in sorted(chosen):
+        started = time.perf_counter()
+        result = runs[name]()
+        print(f"({name}) {result}  [{time.perf_counter() - started:.1f} s]", flush=True)
+        figures.update(result)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
