@@ -49,6 +49,8 @@ class CampaignSettings(_Section):
     sender: str = "TUYENTRUYEN"
     retention_days: int = Field(default=90, ge=1)
     misfire_grace_hours: float = Field(default=6, ge=0)
+    daily_cap: int = Field(default=0, ge=0)
+    """Most messages one number gets per local day across all campaigns (0: no cap)."""
 
     @field_validator("timezone")
     @classmethod
@@ -108,6 +110,12 @@ class RouteSettings(_Section):
     options: dict[str, Any] = Field(default_factory=dict)
     credentials_env: dict[str, str] = Field(default_factory=dict)
     """Option name -> environment variable holding its value (never the value itself)."""
+    callback_secret_env: str | None = None
+    """Environment variable holding the secret that authenticates this route's receipt callbacks."""
+
+    def callback_secret(self, environ: Mapping[str, str] | None = None) -> str | None:
+        env = os.environ if environ is None else environ
+        return env.get(self.callback_secret_env) if self.callback_secret_env else None
 
     def credentials(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
         """The route's secrets, read from the environment; a missing variable is a ConfigError."""
@@ -296,6 +304,8 @@ sender = "TUYENTRUYEN"
 retention_days = 90
 # A run missed while the service was down is still sent if it is less than this many hours late.
 misfire_grace_hours = 6
+# At most this many messages per number per day across all campaigns (0: no cap).
+daily_cap = 0
 
 [dispatch]
 # A message claimed by a worker that dies goes back to the queue after this many seconds.
@@ -330,4 +340,7 @@ department = "Sở Khoa học và Công nghệ"
 # max_age_hours = 24      # a message not accepted after this long fails
 # options = { brandname = "TUYENTRUYEN", sms_type = "2" }
 # credentials_env = { api_key = "ESMS_API_KEY", secret_key = "ESMS_SECRET_KEY" }
+# # Receipts: the carrier calls https://<host>/receipts/esms-main/<secret>; the secret is read from
+# # this environment variable (or sent as an X-Broadcaster-Signature HMAC of the request).
+# callback_secret_env = "ESMS_CALLBACK_SECRET"
 """

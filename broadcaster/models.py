@@ -61,6 +61,7 @@ class SkipReason:
     OPTED_OUT = "opted_out"
     DUPLICATE = "duplicate"
     OUTSIDE_AREA = "outside_area"
+    DAILY_CAP = "daily_cap"
 
 
 class CarrierSource:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, bindparam
 from sqlmodel import Session, select
@@ -40,20 +40,23 @@ _DISTRICTS = sql("SELECT DISTINCT district_code FROM subscriber WHERE audience_i
 )
 
 # The first row of a number (lowest subscriber id across the campaign's audiences) is the recipient;
-# later rows of the same number are duplicates. Precedence of reasons: duplicate, opted out, area.
+# later rows of the same number are duplicates. Precedence of reasons: duplicate, opted out, area,
+# daily cap (messages already planned for the number today, across campaigns, when a cap is set).
+_SKIP = (
+    "CASE WHEN s.id <> f.first_id THEN 'duplicate' WHEN o.msisdn IS NOT NULL THEN 'opted_out' "
+    "WHEN :outside = 1 THEN 'outside_area' WHEN :cap > 0 AND COALESCE(d.n, 0) >= :cap THEN 'daily_cap' END"
+)
 _PLAN_DISTRICT = sql(
-    """
+    f"""
 INSERT INTO message (run_id, batch_id, subscriber_id, msisdn, district_code, carrier, status, skip_reason,
                      attempts, segments, queued_at, final_at)
 SELECT :run_id, b.id, s.id, s.msisdn, s.district_code, s.carrier,
-       CASE WHEN s.id <> f.first_id OR o.msisdn IS NOT NULL OR :outside = 1 THEN 'skipped' ELSE 'queued' END,
-       CASE WHEN s.id <> f.first_id THEN 'duplicate'
-            WHEN o.msisdn IS NOT NULL THEN 'opted_out'
-            WHEN :outside = 1 THEN 'outside_area' END,
+       CASE WHEN {_SKIP} IS NULL THEN 'queued' ELSE 'skipped' END,
+       {_SKIP},
        0,
-       CASE WHEN s.id <> f.first_id OR o.msisdn IS NOT NULL OR :outside = 1 THEN 0 ELSE b.segments END,
+       CASE WHEN {_SKIP} IS NULL THEN b.segments ELSE 0 END,
        :now,
-       CASE WHEN s.id <> f.first_id OR o.msisdn IS NOT NULL OR :outside = 1 THEN :now END
+       CASE WHEN {_SKIP} IS NULL THEN NULL ELSE :now END
 FROM subscriber s
 JOIN (SELECT msisdn, MIN(id) AS first_id FROM subscriber
       WHERE audience_id IN :audiences
@@ -61,6 +64,10 @@ JOIN (SELECT msisdn, MIN(id) AS first_id FROM subscriber
       GROUP BY msisdn) f ON f.msisdn = s.msisdn
 LEFT JOIN optout o ON o.msisdn = s.msisdn
 LEFT JOIN batch b ON b.run_id = :run_id AND b.district_code = s.district_code AND b.carrier = s.carrier
+LEFT JOIN (SELECT msisdn, COUNT(*) AS n FROM message
+           WHERE :cap > 0 AND queued_at >= :since AND status NOT IN ('skipped', 'cancelled')
+             AND msisdn IN (SELECT msisdn FROM subscriber WHERE audience_id IN :audiences AND district_code = :district)
+           GROUP BY msisdn) d ON d.msisdn = s.msisdn
 WHERE s.audience_id IN :audiences AND s.district_code = :district
 """
 ).bindparams(bindparam("audiences", expanding=True))
@@ -113,6 +120,8 @@ def plan_run(
         year=run.scheduled_for.year,
     )
     area = set(campaign.district_codes) if campaign.district_codes else None
+    local_now = utcnow().astimezone(settings.zone)
+    day_start = local_now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
     audiences = list(campaign.audience_ids)
     with engine.connect() as conn:
         districts = sorted(row[0] for row in conn.execute(_DISTRICTS, {"audiences": audiences}))
@@ -156,6 +165,8 @@ def plan_run(
                     "district": district_code,
                     "outside": int(outside),
                     "now": now,
+                    "cap": settings.campaign.daily_cap,
+                    "since": day_start,
                 },
             )
             conn.execute(_BATCH_COUNTS, {"run_id": run_id, "district": district_code})

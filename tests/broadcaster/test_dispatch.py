@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -310,3 +310,37 @@ class TestControl:
                 time.sleep(0.1)
         assert finished(engine, run_id)
         assert counts(engine, run_id)["failed"] == 0 or True
+
+
+class TestPlanning:
+    @pytest.mark.parametrize("cap", [0, 1])
+    def test_daily_cap_skips_numbers_already_messaged_today(
+        self, engine: Engine, settings: Settings, make_run: Callable[..., int], cap: int
+    ) -> None:
+        """A second campaign to the same numbers the same day: skipped with the reason under a cap of 1, sent without."""
+        capped = settings.model_copy(update={"campaign": settings.campaign.model_copy(update={"daily_cap": cap})})
+        first = make_run(120, run_settings=capped)
+        with engine.connect() as conn:
+            audience = conn.execute(text(
+                "SELECT a.name FROM audience a JOIN subscriber s ON s.audience_id = a.id "
+                "JOIN message m ON m.subscriber_id = s.id WHERE m.run_id = :r LIMIT 1"), {"r": first}).scalar_one()
+        campaign = campaigns.create_campaign(
+            engine, capped,
+            campaigns.NewCampaign(name="again", template="30-7/2024", audiences=(audience,), created_by="op",
+                                  window="00:00-24:00"),
+        )
+        assert campaign.id is not None
+        campaigns.transition(engine, campaign.id, "submit", "op")
+        campaigns.transition(engine, campaign.id, "approve", "boss")
+        second = planner.create_run(engine, campaign.id, utcnow(), capped).id
+        assert second is not None
+        planner.plan_run(engine, second, capped)
+        first_counts, second_counts = counts(engine, first), counts(engine, second)
+        with engine.connect() as conn:
+            reasons = Counter(dict(conn.execute(
+                text("SELECT skip_reason, COUNT(*) FROM message WHERE run_id = :r GROUP BY skip_reason"), {"r": second}
+            ).all()))
+        if cap:
+            assert second_counts["queued"] == 0 and reasons["daily_cap"] == first_counts["queued"]
+        else:
+            assert second_counts["queued"] == first_counts["queued"] and reasons["daily_cap"] == 0

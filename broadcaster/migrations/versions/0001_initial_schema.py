@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 11:15:56.475465
+Create Date: 2026-11-24 11:56:38.120531
 """
 
 from collections.abc import Sequence
