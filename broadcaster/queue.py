@@ -331,3 +331,110 @@ def report_route(conn: Connection, *, route: str, state: str, reason: str, code:
             ),
             params,
         )
+
+
+# -- the campaign lifecycle and the sweeps (broadcaster.campaigns, broadcaster.sweeps) ------------------
+
+
+def set_campaign_runs(
+    conn: Connection, campaign_id: int, status: str, from_statuses: Sequence[str], now: datetime
+) -> int:
+    """Move the campaign's runs in ``from_statuses`` to ``status`` (pause, resume, cancel)."""
+    closing = status in (RunStatus.CANCELLED, RunStatus.COMPLETED)
+    result = conn.execute(
+        sql(
+            "UPDATE run SET status = :status"
+            + (", completed_at = :now" if closing else "")
+            + " WHERE campaign_id = :campaign AND status IN :from_statuses"
+        ).bindparams(bindparam("from_statuses", expanding=True)),
+        {"status": status, "campaign": campaign_id, "from_statuses": list(from_statuses), "now": now},
+    )
+    return result.rowcount or 0
+
+
+def cancel_queued(conn: Connection, campaign_id: int, now: datetime) -> int:
+    """Every queued message of the campaign's runs becomes ``cancelled`` (final)."""
+    result = conn.execute(
+        sql(
+            "UPDATE message SET status = 'cancelled', final_at = :now, lease_owner = NULL, lease_until = NULL "
+            "WHERE status = 'queued' AND run_id IN (SELECT id FROM run WHERE campaign_id = :campaign)"
+        ),
+        {"campaign": campaign_id, "now": now},
+    )
+    return result.rowcount or 0
+
+
+def cancel_orphans(conn: Connection, now: datetime) -> int:
+    """Queued messages of cancelled runs (a lease released after the cancel) become ``cancelled``."""
+    result = conn.execute(
+        sql(
+            "UPDATE message SET status = 'cancelled', final_at = :now, lease_owner = NULL, lease_until = NULL "
+            "WHERE status = 'queued' AND run_id IN (SELECT id FROM run WHERE status = 'cancelled')"
+        ),
+        {"now": now},
+    )
+    return result.rowcount or 0
+
+
+def reopen_missed_run(conn: Connection, run_id: int) -> bool:
+    """A missed run goes back to ``planning`` to be planned now; False if it is not missed (any more)."""
+    result = conn.execute(
+        text("UPDATE run SET status = 'planning', completed_at = NULL WHERE id = :id AND status = 'missed'"),
+        {"id": run_id},
+    )
+    return bool(result.rowcount)
+
+
+EXPIRED_NO_RECEIPT = "EXPIRED_NO_RECEIPT"
+"""Error code of our own expiry; ``broadcaster.receipts`` lets a later carrier final win over it."""
+
+
+def expire_sent(
+    conn: Connection,
+    *,
+    before: datetime,
+    now: datetime,
+    route: str | None = None,
+    other_than: Sequence[str] = (),
+    reason: str = "",
+) -> int:
+    """``sent`` messages sent before ``before`` (on ``route``, or on any route not in ``other_than``)
+    with no receipt become ``expired`` with the code ``EXPIRED_NO_RECEIPT``."""
+    where = "status = 'sent' AND sent_at < :at"
+    params: dict[str, object] = {"at": before, "now": now, "code": EXPIRED_NO_RECEIPT, "reason": reason[:300]}
+    statement = (
+        "UPDATE message SET status = 'expired', error_code = :code, error_reason = :reason, final_at = :now, "
+        "lease_owner = NULL, lease_until = NULL WHERE "
+    )
+    if route is not None:
+        clause = sql(statement + where + " AND route = :route")
+        params["route"] = route
+    elif other_than:
+        clause = sql(statement + where + " AND (route IS NULL OR route NOT IN :routes)").bindparams(
+            bindparam("routes", expanding=True)
+        )
+        params["routes"] = list(other_than)
+    else:
+        clause = sql(statement + where)
+    return conn.execute(clause, params).rowcount or 0
+
+
+def runs_to_purge(conn: Connection, before: datetime) -> list[int]:
+    """Closed runs (completed or cancelled before ``before``) whose numbers have not been purged."""
+    rows = conn.execute(
+        sql(
+            "SELECT id FROM run WHERE purged_at IS NULL AND status IN ('completed', 'cancelled') "
+            "AND completed_at < :at ORDER BY id"
+        ),
+        {"at": before},
+    )
+    return [row[0] for row in rows]
+
+
+def purge_run_numbers(conn: Connection, run_id: int, now: datetime) -> int:
+    """Remove the phone numbers of a run's messages (every count the reports need stays)."""
+    result = conn.execute(
+        text("UPDATE message SET msisdn = NULL WHERE run_id = :run AND msisdn IS NOT NULL"), {"run": run_id}
+    )
+    conn.execute(sql("UPDATE run SET purged_at = :now WHERE id = :run"), {"run": run_id, "now": now})
+    return result.rowcount or 0

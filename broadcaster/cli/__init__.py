@@ -33,11 +33,19 @@ from broadcaster.cli import worker as _worker  # noqa: E402
 
 app.command()(_worker.worker)
 
+from broadcaster.cli import campaign as _campaign  # noqa: E402
+from broadcaster.cli import template as _template  # noqa: E402
+
+app.add_typer(_campaign.app, name="campaign")
+app.add_typer(_template.app, name="template")
+
 
 def main() -> None:
     """Entry point: run the app, turning errors into one line on stderr."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a typer.Exit(code) comes back as the return value here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
