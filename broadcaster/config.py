@@ -221,7 +221,13 @@ def load_settings(workspace: Path | str = ".", environ: Mapping[str, str] | None
         raise ConfigError(_explain(exc, origin, path)) from exc
 
 
-_NOT_SETTINGS = {"BROADCASTER_TEST_PG_URL", "BROADCASTER_REQUIRE_PG", "BROADCASTER_WORKSPACE"}
+_NOT_SETTINGS = {
+    "BROADCASTER_TEST_PG_URL",
+    "BROADCASTER_REQUIRE_PG",
+    "BROADCASTER_REQUIRE_BROWSER",
+    "BROADCASTER_WORKSPACE",
+}
+"""Variables of the test harness and the CLI that share the prefix but are not settings."""
 
 
 def _read_file(path: Path) -> dict[str, Any]:

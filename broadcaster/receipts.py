@@ -153,28 +153,39 @@ def unmatched(conn: Connection, older_than: datetime) -> list[Unmatched]:
 class ReceiptSink:
     """Group commit: ``put`` returns once the receipts are durable, written with their neighbours."""
 
-    def __init__(self, engine: Engine, *, interval: float = 0.005, max_batch: int = 2000) -> None:
+    def __init__(
+        self, engine: Engine, *, interval: float = 0.005, max_batch: int = 2000, autostart: bool = True
+    ) -> None:
         self.engine = engine
         self.interval = interval
         self.max_batch = max_batch
         self._pending: list[tuple[str, Sequence[Receipt], Future[int]]] = []
         self._cond = threading.Condition()
         self._stopped = False
-        self._thread = threading.Thread(target=self._loop, name="receipt-sink", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
         self.batches = 0
         self.written = 0
+        if autostart:
+            self.start()
+
+    def start(self) -> None:
+        """Start the writer thread (a service of ``broadcaster serve``)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="receipt-sink", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self.close()
 
     def put(self, route: str, receipts: Sequence[Receipt], timeout: float = 30.0) -> int:
         """Queue receipts for the next group commit and wait until it is done."""
         future: Future[int] = Future()
         with self._cond:
-            if self._stopped:
+            if self._stopped or self._thread is None:
                 msg = "the receipt writer is stopped"
                 raise RuntimeError(msg)
             self._pending.append((route, receipts, future))
-            if sum(len(r) for _, r, _ in self._pending) >= self.max_batch:
-                self._cond.notify()
+            self._cond.notify()
         return future.result(timeout)
 
     def _loop(self) -> None:
@@ -185,9 +196,9 @@ class ReceiptSink:
                 if not self._pending:
                     self._cond.wait(0.1)
                     continue
-            time.sleep(self.interval)
+            time.sleep(self.interval)  # let the neighbours of the first receipt join its transaction
             with self._cond:
-                batch, self._pending = self._pending, []
+                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             self._write(batch)
 
     def _write(self, batch: list[tuple[str, Sequence[Receipt], Future[int]]]) -> None:
@@ -212,4 +223,5 @@ class ReceiptSink:
         with self._cond:
             self._stopped = True
             self._cond.notify()
-        self._thread.join(10)
+        if self._thread is not None:
+            self._thread.join(10)

@@ -57,6 +57,9 @@ class ReceiptMode:
 class Capabilities:
     max_batch: int = 1
     """Most submissions one ``submit`` call accepts."""
+    min_batch: int = 1
+    """Fewest submissions with the same text one carrier request needs (eSMS advertising: 30); smaller
+    groups come back ``Failed`` transient, to be sent again in a larger batch."""
     same_text_batches: bool = False
     """True when a multi-number request must carry one content for all numbers (eSMS advertising)."""
     unicode: bool = True

@@ -30,8 +30,9 @@ from sqlalchemy import Engine
 
 from audiences.readers import ReadError
 from broadcaster import db, logs
+from broadcaster.api.tokens import TokenError
 from broadcaster.campaigns import CampaignError
-from broadcaster.compose import TemplateError
+from broadcaster.compose import PreviewError, TemplateError
 from broadcaster.config import (
     SAMPLE,
     SETTINGS_FILE,
@@ -41,16 +42,19 @@ from broadcaster.config import (
 )
 from broadcaster.importer import AudienceFileError
 from broadcaster.reports import ReportError
-from carriers.errors import UnknownAdapter
+from carriers.errors import AdapterOptionsError, UnknownAdapter
 
 USER_ERRORS: tuple[type[Exception], ...] = (
+    AdapterOptionsError,
     AudienceFileError,
     CampaignError,
     ConfigError,
     db.DatabaseError,
+    PreviewError,
     ReadError,
     ReportError,
     TemplateError,
+    TokenError,
     UnknownAdapter,
 )
 

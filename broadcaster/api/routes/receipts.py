@@ -1,0 +1,144 @@
+"""/receipts/{route}/…: delivery receipts posted by carriers.
+
+No Bearer token here: each route authenticates its callbacks with its own secret, read from the
+environment variable the route names (``callback_secret_env``), compared in constant time, and given
+either in the URL path (``/receipts/{route}/{secret}``, what eSMS's ``CallbackUrl`` can carry) or as
+an ``X-Broadcaster-Signature: sha256=<hex>`` HMAC of the request (the body, or the query string of a
+GET). A wrong or missing secret is answered 401: nothing stored, a metric, a masked log line.
+
+The route's adapter turns the request into canonical receipts (``parse_callback``); garbage is
+answered 400. Receipts go through the app's ``ReceiptSink``: written with their neighbours in one
+transaction, and the carrier is answered 200 only once they are durable. GET and POST both work
+(eSMS calls back with GET).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Request
+from fastapi.responses import JSONResponse
+
+from broadcaster.config import ConfigError, RouteSettings, Settings
+from broadcaster.logs import get_logger
+from broadcaster.receipts import ReceiptSink
+from carriers import create_adapter
+from carriers.base import CallbackAdapter, CallbackRequest
+from carriers.errors import CarrierError, MalformedPayload
+
+log = get_logger(__name__)
+
+router = APIRouter(prefix="/receipts", tags=["receipts"])
+
+SIGNATURE_HEADER = "X-Broadcaster-Signature"
+STORED_EXAMPLE = {"stored": 1}
+
+
+def _problem(status: int, title: str, detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"title": title, "status": status, "detail": detail}, status_code=status, media_type="application/problem+json"
+    )
+
+
+def _route(settings: Settings, name: str) -> RouteSettings | None:
+    for routes in settings.routes.values():
+        for route in routes:
+            if route.name == name:
+                return route
+    return None
+
+
+def _adapter(request: Request, route: RouteSettings) -> Any:
+    cache: dict[str, Any] = request.app.state.__dict__.setdefault("callback_adapters", {})
+    if route.name not in cache:
+        cache[route.name] = create_adapter(route.adapter, route.options, route.credentials())
+    return cache[route.name]
+
+
+def _signature_ok(secret: str, signature: str, payload: bytes) -> bool:
+    expected = "sha256=" + hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.strip().encode())
+
+
+def _refuse(request: Request, route: str, why: str) -> JSONResponse:
+    request.app.state.metrics.receipts_rejected.labels(route=route, reason=why).inc()
+    log.warning("receipts.refused", route=route, reason=why, client=request.client.host if request.client else "")
+    return _problem(401, "Unauthorized", "The callback secret is missing or wrong for this route.")
+
+
+async def _handle(request: Request, route_name: str, secret: str | None, signature: str | None) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    route = _route(settings, route_name)
+    if route is None:
+        return _problem(404, "Not Found", f"No route named {route_name!r} is configured.")
+    expected = route.callback_secret()
+    body = await request.body()
+    if not expected:
+        return _refuse(request, route_name, "no_secret_configured")
+    if secret is not None:
+        if not hmac.compare_digest(secret.encode(), expected.encode()):
+            return _refuse(request, route_name, "wrong_secret")
+    elif signature is None:
+        return _refuse(request, route_name, "missing_secret")
+    else:
+        payload = body if request.method == "POST" else request.url.query.encode()
+        if not _signature_ok(expected, signature, payload):
+            return _refuse(request, route_name, "wrong_signature")
+    try:
+        adapter = _adapter(request, route)
+    except (ConfigError, CarrierError) as exc:
+        log.error("receipts.route_unusable", route=route_name, error=str(exc))
+        return _problem(503, "Service Unavailable", f"Route {route_name!r} cannot take receipts now: {exc}")
+    if not isinstance(adapter, CallbackAdapter):
+        return _problem(404, "Not Found", f"Route {route_name!r} does not take receipts by callback.")
+    callback = CallbackRequest(
+        method=request.method, query=dict(request.query_params), headers=dict(request.headers), body=body
+    )
+    try:
+        found = adapter.parse_callback(callback)
+    except MalformedPayload as exc:
+        request.app.state.metrics.receipts_rejected.labels(route=route_name, reason="malformed").inc()
+        return _problem(400, "Bad Request", f"The receipt could not be read: {exc}")
+    sink: ReceiptSink = request.app.state.receipt_sink
+    from starlette.concurrency import run_in_threadpool
+
+    stored = await run_in_threadpool(sink.put, route_name, found)
+    request.app.state.metrics.receipts_ingested.labels(route=route_name, source="callback").inc(stored)
+    return JSONResponse({"stored": stored})
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Stored (durably) before this answer.",
+        "content": {"application/json": {"example": STORED_EXAMPLE}},
+    },
+    400: {"description": "The payload is not a receipt this route's carrier sends."},
+    401: {"description": "Missing or wrong secret: nothing stored."},
+    404: {"description": "No such route, or it does not take callbacks."},
+}
+
+
+@router.api_route(
+    "/{route}/{secret}", methods=["GET", "POST"], responses=_RESPONSES, summary="Receipt (secret in path)"
+)
+async def receipt_with_secret(
+    request: Request,
+    route: Annotated[str, Path(description="The route's name in broadcaster.toml.")],
+    secret: Annotated[str, Path(description="The route's callback secret.")],
+) -> JSONResponse:
+    """A carrier's delivery receipt for ``route``, authenticated by the secret in the path."""
+    return await _handle(request, route, secret, None)
+
+
+@router.api_route("/{route}", methods=["GET", "POST"], responses=_RESPONSES, summary="Receipt (signed)")
+async def receipt_signed(
+    request: Request,
+    route: Annotated[str, Path(description="The route's name in broadcaster.toml.")],
+    signature: Annotated[
+        str | None, Header(alias=SIGNATURE_HEADER, description="sha256=<hex HMAC of the body or query string>")
+    ] = None,
+) -> JSONResponse:
+    """A carrier's delivery receipt for ``route``, authenticated by an HMAC signature header."""
+    return await _handle(request, route, None, signature)
