@@ -530,6 +530,17 @@ def _load_template(settings: Settings, ref: str) -> compose.Template:
     return compose.load_template(ref, settings.templates_dir)
 
 
+def _check_sendable_per_district(template: compose.Template) -> None:
+    """Runs render once per district; a text that changes per recipient cannot be sent yet."""
+    if template.per_recipient:
+        fields = ", ".join(sorted(template.variables & compose.RECIPIENT_FIELDS))
+        msg = (
+            f"Mẫu tin {template.name!r} dùng biến theo từng người nhận ({fields}); hiện chỉ gửi được nội dung "
+            "theo từng huyện. Hãy bỏ các biến này khỏi mẫu tin."
+        )
+        raise CampaignError(msg)
+
+
 def create_campaign(
     engine: Engine, settings: Settings, new: NewCampaign, *, now: datetime | None = None
 ) -> Campaign:
@@ -548,6 +559,7 @@ def create_campaign(
                                          campaign=new.name)
     if problems:
         raise CampaignError(" ".join(str(problem) for problem in problems))
+    _check_sendable_per_district(template)
     check_schedule(new.schedule, settings.zone, now)
     with Session(engine, expire_on_commit=False) as session, session.begin():
         audience_ids = _audience_ids(session, new.audiences)

@@ -496,3 +496,16 @@ def test_campaign_commands(tmp_path: Path, database_url: str) -> None:
     once = run_cli(workspace, database_url, "campaign", "create", "--name", "x", "--template", "30-7/2024",
                    "--audience", "P", "--at", "2020-07-30 08:00", "--as", "op")
     assert once.returncode == 1 and once.stderr.startswith("error: the time 2020-07-30 08:00 (Asia/Ho_Chi_Minh) has")
+
+
+def test_per_recipient_template_is_refused_at_creation(engine, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A template that varies per recipient is refused when the campaign is created, not when it fires."""
+    from broadcaster import campaigns as lifecycle
+
+    template = tmp_path / "personal.j2"
+    template.write_text("Chào {{ name }}, hãy gọi {{ hotline }} khi cần.", encoding="utf-8")
+    with pytest.raises(lifecycle.CampaignError, match="theo từng người nhận"):
+        lifecycle.create_campaign(
+            engine, settings,
+            lifecycle.NewCampaign(name="p", template=str(template), audiences=(), created_by="op"),
+        )
