@@ -21,6 +21,9 @@ Factory = Callable[[Mapping[str, Any], Mapping[str, str]], Adapter]
 
 BUILTINS: dict[str, str] = {
     "simulator": "carriers.simulator:SimulatorAdapter.from_options",
+    "esms": "carriers.esms:EsmsAdapter.from_options",
+    "viettel": "carriers.viettel:ViettelAdapter.from_options",
+    "smpp": "carriers.smpp:SmppAdapter.from_options",
 }
 
 
