@@ -29,9 +29,11 @@ app.add_typer(_audience.app, name="audience")
 app.add_typer(_optout.app, name="optout")
 app.command()(_report.report)
 
+from broadcaster.cli import simulator as _simulator  # noqa: E402
 from broadcaster.cli import worker as _worker  # noqa: E402
 
 app.command()(_worker.worker)
+app.command()(_simulator.simulator)
 
 
 def main() -> None:
@@ -49,11 +51,9 @@ def main() -> None:
         error_line(str(exc))
         sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - one line for the operator, the details in the log
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         log_path = Path.cwd() / "broadcaster.log"
         with log_path.open("a", encoding="utf-8") as handle:
             handle.write(logs.mask_text(traceback.format_exc()))
@@ -65,3 +65,8 @@ from broadcaster.cli import template as _template; app.add_typer(_template.app, 
 from broadcaster.cli import campaign as _campaign; app.add_typer(_campaign.app, name="campaign")  # noqa: E402, E702, I001
 from broadcaster.cli import token as _token; app.add_typer(_token.app, name="token")  # noqa: E402, E702, I001
 from broadcaster.cli import serve as _serve  # noqa: E402, F401, I001  (registers `broadcaster serve`)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """A bad option or argument (click's, or the copy of click that typer bundles)."""
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__) and hasattr(exc, "show")
