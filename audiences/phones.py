@@ -1,7 +1,7 @@
 """Vietnamese mobile numbers: normalise what operators paste, reject the rest.
 
-Campaign lists arrive as spreadsheets typed by hand, so one column holds
-``0912345678``, ``+84 912 345 678``, ``(091) 234-5678``, ``'0912345678``,
+Campaign lists arrive as spreadsheets typed by hand, so one column holds, for example,
+``0912345678``, ``+84 912 345 678``, ``(091) 234-5678``, ``'0912345678`` (examples),
 ``9.12345678E+08``, ``912345678.0`` and pre-2018 eleven-digit numbers such as
 ``01662345678``.  :func:`normalize` turns every such form into one E.164
 string (``+84`` followed by nine digits) together with the carrier that
@@ -213,7 +213,7 @@ class Phone:
     """A valid Vietnamese mobile number."""
 
     msisdn: str
-    """E.164 form, e.g. ``"+84912345678"``."""
+    """E.164 form, for example ``"+84912345678"``."""
     carrier: str
     """Original carrier by prefix, one of :data:`CARRIERS`."""
 
@@ -330,7 +330,7 @@ def normalize(raw: object) -> Phone | Rejection:
 def carrier_of(msisdn: str) -> str | None:
     """Return the original carrier of an E.164 mobile number, else ``None``.
 
-    >>> carrier_of("+84912345678")
+    >>> carrier_of("+84912345678")  # example
     'vinaphone'
     """
     if (
