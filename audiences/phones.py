@@ -345,7 +345,7 @@ def carrier_of(msisdn: str) -> str | None:
 
 
 def mask(msisdn: str) -> str:
-    """Hide the middle of a phone number for logs: ``+84912345678`` -> ``+8491****678``.
+    """Hide the middle of a phone number for logs (example: ``+84912345678`` -> ``+8491****678``).
 
     Keeps the length.  At least four characters are always hidden, at most
     the first five and the last three are shown, and short strings show

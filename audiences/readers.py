@@ -33,7 +33,7 @@ Excel (``.xlsx``, ``.xlsm``)
     computed them reads as empty). Values become text: whole floats without ``.0``
     (``912345678.0`` -> ``"912345678"``), other floats as ``repr``, booleans ``TRUE``/``FALSE``,
     dates ``YYYY-MM-DD``, date-times ``YYYY-MM-DDTHH:MM:SS``, empty cells ``""``. Row numbers are
-    Excel's. Number *formats* are not applied: a number shown as ``0912345678`` by a custom format
+    Excel's. Number *formats* are not applied: a number shown (example) as ``0912345678`` by a custom format
     reads as ``"912345678"`` (the phone normaliser copes).
 
 Both formats

@@ -40,7 +40,7 @@ from broadcaster.logs import bind_context, get_logger
 from broadcaster.models import RouteState, utcnow
 from carriers import create_adapter
 from carriers.base import Accepted, Adapter, Failed, FailureKind, PollingAdapter, Receipt, Submission
-from carriers.errors import AmbiguousError, CarrierError, RouteError, ThrottledError, TransientError
+from carriers.errors import CarrierError, RouteError, ThrottledError, TransientError, as_failed
 
 log = get_logger(__name__)
 
@@ -497,7 +497,7 @@ class Dispatcher:
         except CarrierError as exc:
             if isinstance(exc, RouteError):
                 self._open_circuit(route, exc)
-            results = [_failure_for(exc, s.key) for s in submissions]
+            results = [as_failed(exc, s.key) for s in submissions]
         else:
             self._close_circuit(route)
         self._classify(route, group, results, outcome)
@@ -639,13 +639,3 @@ class Dispatcher:
             return True
         finally:
             self.stop()
-
-
-def _failure_for(exc: CarrierError, key: str) -> Failed:
-    if isinstance(exc, RouteError):
-        return Failed(key=key, kind=FailureKind.ROUTE, code=exc.code, reason=str(exc))
-    if isinstance(exc, AmbiguousError):
-        return Failed(key=key, kind=FailureKind.AMBIGUOUS, code=exc.code, reason=str(exc))
-    if isinstance(exc, ThrottledError):
-        return Failed(key=key, kind=FailureKind.THROTTLED, code=exc.code, reason=str(exc), retry_after=exc.retry_after)
-    return Failed(key=key, kind=FailureKind.TRANSIENT, code=exc.code, reason=str(exc))

@@ -30,7 +30,7 @@ _SEPARATORS = re.compile(r"[\s.\-()]")
 
 
 def mask_text(text: str) -> str:
-    """Mask every mobile number in ``text``: ``+84912345678`` -> ``+8491****678``."""
+    """Mask every mobile number in ``text`` (example: ``+84912345678`` -> ``+8491****678``)."""
     if not any(char.isdigit() for char in text):
         return text
     return _PHONE.sub(_mask_match, text)

@@ -132,7 +132,6 @@ async def receipt_with_secret(
     return await _handle(request, route, secret, None)
 
 
-@router.api_route("/{route}", methods=["GET", "POST"], responses=_RESPONSES, summary="Receipt (signed)")
 async def receipt_signed(
     request: Request,
     route: Annotated[str, Path(description="The route's name in broadcaster.toml.")],
@@ -142,3 +141,15 @@ async def receipt_signed(
 ) -> JSONResponse:
     """A carrier's delivery receipt for ``route``, authenticated by an HMAC signature header."""
     return await _handle(request, route, None, signature)
+
+
+# GET (what eSMS sends) and POST for each form, each with its own operation id in the OpenAPI document.
+for _method in ("GET", "POST"):
+    router.add_api_route(
+        "/{route}/{secret}", receipt_with_secret, methods=[_method], responses=_RESPONSES,
+        summary="Receipt (secret in path)", operation_id=f"receipt_with_secret_{_method.lower()}",
+    )
+    router.add_api_route(
+        "/{route}", receipt_signed, methods=[_method], responses=_RESPONSES,
+        summary="Receipt (signed)", operation_id=f"receipt_signed_{_method.lower()}",
+    )
