@@ -2,7 +2,7 @@
 
 Opted-out numbers stay in their audiences; the planner turns them into ``skipped`` messages with the
 reason ``opted_out``, so the report still accounts for them. A number is stored once (E.164), so
-``0912 345 678`` and ``+84912345678`` are the same opt-out; adding it again changes nothing.
+For example ``0912 345 678`` and ``+84912345678`` are the same opt-out; adding it again changes nothing.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def receiver(msisdn: str) -> str:
-    """``+84912345678`` -> ``84912345678`` (the service's form); a national ``0…`` gets its 84."""
+    """For example ``+84912345678`` -> ``84912345678`` (the service's form); a national ``0…`` gets its 84."""
     digits = "".join(c for c in msisdn if c.isdigit())
     return "84" + digits[1:] if digits.startswith("0") else digits
 

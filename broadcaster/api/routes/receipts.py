@@ -120,9 +120,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.api_route(
-    "/{route}/{secret}", methods=["GET", "POST"], responses=_RESPONSES, summary="Receipt (secret in path)"
-)
 async def receipt_with_secret(
     request: Request,
     route: Annotated[str, Path(description="The route's name in broadcaster.toml.")],
