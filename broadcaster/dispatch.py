@@ -20,6 +20,7 @@ the alert is recorded, and a single probe tests the route later. Attempts and ag
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import socket
@@ -55,14 +56,16 @@ MONITOR_INTERVAL = 0.25
 IDLE_WAIT = 0.2
 POLL_INTERVAL = 1.0
 POLL_LIMIT = 1000
+LATE_SLACK = 0.02
+"""A caller that wakes this late keeps the pace's schedule (the window still caps every second)."""
 
 
 class TokenBucket:
     """Paces requests so that no one-second window ever holds more than ``rate`` units.
 
     Checked at the moment a caller really goes, under one lock: a request may start when the
-    previous one is at least ``its units / rate`` seconds old (smooth pacing, nothing hoarded while
-    idle) and the units started in the last second plus its own stay within the rate (a sliding
+    previous one is at least ``its units / rate`` seconds old (smooth pacing; a caller that woke a
+    little late does not push the schedule back, but nothing is hoarded while idle) and the units started in the last second plus its own stay within the rate (a sliding
     window, so a thread that woke late, or a multi-part request, cannot overshoot). Waiting callers
     recheck when their turn may have come; waiting respects ``stop``.
     """
@@ -100,7 +103,7 @@ class TokenBucket:
                 return max(wait, 1e-4)
             started.append((now, units))
             self._in_window += units
-            self._next = now + units / self.rate
+            self._next = max(self._next, now - LATE_SLACK) + units / self.rate
             return 0.0
 
     def acquire(
@@ -423,7 +426,11 @@ class Dispatcher:
                 route.probing = False
 
     def _chunk_size(self, route: Route) -> int:
-        return max(route.batch_size(), self.settings.dispatch.chunk)
+        """About one second of this thread's share of the route's rate (at least one request, at most
+        ``dispatch.chunk`` unless a request is larger): a slow or capped route then ends its run with
+        every thread busy, instead of a few threads working through large chunks alone."""
+        per_thread = math.ceil(route.bucket.rate / route.settings.concurrency)
+        return max(route.batch_size(), min(per_thread, self.settings.dispatch.chunk))
 
     def _load_texts(self, conn: object, claimed: Sequence[queue.Claimed]) -> None:
         missing = {c.batch_id for c in claimed} - self._texts.keys()

@@ -107,6 +107,21 @@ class TestTokenBucket:
         span = times[-1] - times[0]
         assert rate - max(sizes) <= sum(u for _, u in starts[:-1]) / span <= rate  # and it does use the rate
 
+    def test_late_wakeups_do_not_lower_the_rate(self) -> None:
+        """Threads wake a little after their turn (the scheduler, the GIL): the rate is still reached."""
+        now = [0.0]
+
+        def late_sleep(seconds: float) -> None:
+            now[0] += seconds + 0.0005  # every wake-up half a millisecond late
+
+        bucket = TokenBucket(300, clock=lambda: now[0], sleep=late_sleep)
+        starts = []
+        for _ in range(1500):
+            assert bucket.acquire(1)
+            starts.append(now[0])
+        assert (len(starts) - 1) / (starts[-1] - starts[0]) >= 0.99 * 300
+        assert max(sum(1 for t in starts if t0 <= t < t0 + 1.0 - 1e-9) for t0 in starts[::50]) <= 300
+
     def test_idle_time_is_not_hoarded(self) -> None:
         """After a pause the bucket does not release a burst above the rate."""
         now = [0.0]
