@@ -138,6 +138,8 @@ class Route:
     slow_until: float = 0.0
     share: float = 1.0
     """This worker's share of the route's TPS (1 / live workers)."""
+    poll_after: str = ""
+    """Where the next receipt poll resumes, in provider-id order."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -589,7 +591,8 @@ class Dispatcher:
         adapter = route.adapter
         assert isinstance(adapter, PollingAdapter)
         with self.engine.connect() as conn:
-            provider_ids = queue.sent_provider_ids(conn, route.name, POLL_LIMIT)
+            provider_ids = queue.sent_provider_ids(conn, route.name, POLL_LIMIT, route.poll_after)
+        route.poll_after = provider_ids[-1] if len(provider_ids) == POLL_LIMIT else ""  # short page: wrap
         if not provider_ids:
             return 0
         try:

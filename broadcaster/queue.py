@@ -249,14 +249,15 @@ def release_expired_leases(conn: Connection, now: datetime) -> int:
     return result.rowcount or 0
 
 
-def sent_provider_ids(conn: Connection, route: str, limit: int) -> list[str]:
-    """Provider ids of messages on ``route`` still waiting for a receipt (for polling routes)."""
+def sent_provider_ids(conn: Connection, route: str, limit: int, after: str = "") -> list[str]:
+    """Provider ids of messages on ``route`` still waiting for a receipt (for polling routes), in id
+    order from just after ``after``: a poller pages through them all, not only the oldest ``limit``."""
     rows = conn.execute(
         sql(
-            "SELECT provider_id FROM message WHERE route = :route AND status = 'sent' "
-            "AND provider_id IS NOT NULL ORDER BY sent_at LIMIT :limit"
+            "SELECT provider_id FROM message WHERE route = :route AND provider_id > :after "
+            "AND status = 'sent' ORDER BY provider_id LIMIT :limit"
         ),
-        {"route": route, "limit": limit},
+        {"route": route, "limit": limit, "after": after},
     )
     return [row[0] for row in rows]
 

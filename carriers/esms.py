@@ -17,7 +17,8 @@ process sent; callbacks (``callback_url``) follow everything and are what a prod
 Options: ``base_url``, ``sms_type``, ``brandname`` (default: each message's sender), ``sandbox``,
 ``callback_url``, ``campaign_id``, ``request_id_prefix`` (set one per deployment when several share an
 eSMS account: message ids repeat across databases), ``concurrency``, ``connect_timeout``,
-``read_timeout``, ``poll_interval`` (seconds before the same message is polled again).
+``read_timeout``, ``poll_interval`` (seconds after the send before a message is first polled, and
+between two polls of it: an id asked at once is almost always "not yet known").
 Credentials: ``api_key``, ``secret_key``; they go in request bodies (and the poll query) and nowhere
 else: every error text and urllib3's log are redacted.
 
@@ -397,8 +398,11 @@ class EsmsAdapter:
             return
         with self._lock:
             self._smsids[rid.lower()] = str(smsid)
+            self._polled[rid.lower()] = self._clock()  # first asked one poll_interval after the send
             if len(self._smsids) > MAX_TRACKED:
                 self._smsids.popitem(last=False)
+            if len(self._polled) > MAX_TRACKED:
+                self._polled.popitem(last=False)
 
     def _due_for_poll(self, rid: str, now: float) -> str | None:
         """The SMSID to ask about, when known and not asked within ``poll_interval``; notes the time."""

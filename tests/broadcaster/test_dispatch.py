@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from broadcaster import campaigns, demo, importer, planner, queue
+from broadcaster import campaigns, demo, dispatch, importer, planner, queue
 from broadcaster.config import RouteSettings, Settings
 from broadcaster.dispatch import Dispatcher, TokenBucket
 from broadcaster.models import utcnow
@@ -154,6 +154,40 @@ class TestTokenBucket:
         starts.sort()
         for index, t0 in enumerate(starts):
             assert sum(1 for t in starts[index:] if t < t0 + 1.0 - 1e-9) <= 200
+
+
+class NeverAnswersFirstPage(Recording):
+    """A polling route that never has news for the ids it was first asked about (they stay ``sent``)."""
+
+    def __init__(self, inner: Adapter) -> None:
+        super().__init__(inner)
+        self.stuck: set[str] | None = None
+
+    def poll(self, provider_ids: Sequence[str]) -> list:  # type: ignore[type-arg]
+        if self.stuck is None:
+            self.stuck = set(provider_ids)
+        return super().poll([p for p in provider_ids if p not in self.stuck])
+
+
+class TestReceiptPolling:
+    def test_polling_pages_past_messages_that_stay_pending(
+        self, engine: Engine, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Ids with no news do not keep the rest of the route's messages from being polled."""
+        monkeypatch.setattr(dispatch, "POLL_LIMIT", 20)
+        monkeypatch.setattr(dispatch, "POLL_INTERVAL", 3600.0)  # polled below, by hand
+        settings = fast(settings)
+        run_id = planned_run(engine, settings, tmp_path, size=300)
+        adapters = {name: NeverAnswersFirstPage(a) for name, a in simulators(settings).items()}
+        dispatcher = Dispatcher(engine, settings, adapters=adapters)
+        assert dispatcher.run_until(lambda: counts(engine, run_id)["queued"] + counts(engine, run_id)["sending"] == 0)
+        assert counts(engine, run_id)["sent"] > 100
+        for _ in range(30):
+            for route in dispatcher.all_routes():
+                dispatcher.poll_once(route)
+        stuck = sum(len(a.stuck or ()) for a in adapters.values())
+        assert 0 < stuck <= 20 * len(adapters)
+        assert counts(engine, run_id)["sent"] == stuck
 
 
 class TestSending:

@@ -252,14 +252,23 @@ class TestReceipts:
         assert "GetSmsReceiverStatus_get" in debug_logs.text  # urllib3 did log the request line
 
     def test_poll_interval(self, sim_server: SimulatorServer) -> None:
-        """Within poll_interval an id is not asked again (the route is not flooded by each pass)."""
+        """An id is first asked one poll_interval after its send, then at most once per interval (the
+        route is not flooded by each pass)."""
         sim_server.switch(Behaviour(receipt_delay=3600))
+        now = [1000.0]
         adapter = sim_adapter(sim_server, poll_interval=600)
+        adapter._clock = lambda: now[0]
         adapter.submit([sub("i1")])
         before = sim_server.stats()["requests"]
         adapter.poll(["i1"])
+        assert sim_server.stats()["requests"] == before  # just sent: not asked yet
+        now[0] += 600
+        adapter.poll(["i1"])
         adapter.poll(["i1"])
         assert sim_server.stats()["requests"] == before + 1
+        now[0] += 600
+        adapter.poll(["i1"])
+        assert sim_server.stats()["requests"] == before + 2
         adapter.close()
 
     def test_poll_errors(self, canned: Any) -> None:
