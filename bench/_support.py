@@ -96,7 +96,7 @@ def plan(engine: Engine, settings: Settings, folder: Path, audience: str) -> int
 
 
 def unsent(engine: Engine, run_id: int) -> int:
-    with engine.connect() as conn:
+    with db.reading(engine) as conn:
         return int(
             conn.execute(
                 text("SELECT COUNT(*) FROM message WHERE run_id = :r AND status IN ('queued', 'sending')"),

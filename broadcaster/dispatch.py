@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from broadcaster import queue, receipts
+from broadcaster import db, queue, receipts
 from broadcaster.config import RouteSettings, Settings, parse_window
 from broadcaster.logs import bind_context, get_logger
 from broadcaster.models import RouteState, utcnow
@@ -65,9 +65,10 @@ class TokenBucket:
 
     Checked at the moment a caller really goes, under one lock: a request may start when the
     previous one is at least ``its units / rate`` seconds old (smooth pacing; a caller that woke a
-    little late does not push the schedule back, but nothing is hoarded while idle) and the units started in the last second plus its own stay within the rate (a sliding
-    window, so a thread that woke late, or a multi-part request, cannot overshoot). Waiting callers
-    recheck when their turn may have come; waiting respects ``stop``.
+    little late does not push the schedule back, but nothing is hoarded while idle) and the units
+    started in the last second plus its own stay within the rate (a sliding window, so a burst of
+    late callers, or a multi-part request, cannot overshoot). Waiting callers recheck when their
+    turn may have come; waiting respects ``stop``.
     """
 
     def __init__(
@@ -314,13 +315,14 @@ class Dispatcher:
 
     def _refresh(self, heartbeat: bool = True) -> None:
         now = self.clock()
-        with self.engine.begin() as conn:
-            if heartbeat:
+        if heartbeat:
+            with self.engine.begin() as conn:
                 queue.heartbeat(conn, self.owner, now)
                 stale = timedelta(seconds=3 * self.settings.dispatch.heartbeat_seconds)
                 workers = queue.live_workers(conn, now - stale)
                 queue.release_expired_leases(conn, now)
                 queue.complete_finished_runs(conn, now)
+        with db.reading(self.engine) as conn:
             runs = queue.open_runs(conn)
             claimable = [r.id for r in runs if in_window(r.window, r.timezone, now)]
             due = queue.due_carriers(conn, now, claimable)
@@ -590,7 +592,7 @@ class Dispatcher:
     def poll_once(self, route: Route) -> int:
         adapter = route.adapter
         assert isinstance(adapter, PollingAdapter)
-        with self.engine.connect() as conn:
+        with db.reading(self.engine) as conn:
             provider_ids = queue.sent_provider_ids(conn, route.name, POLL_LIMIT, route.poll_after)
         route.poll_after = provider_ids[-1] if len(provider_ids) == POLL_LIMIT else ""  # short page: wrap
         if not provider_ids:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, bindparam
 from sqlmodel import Session, select
 
 from audiences import divisions
-from broadcaster import compose
+from broadcaster import compose, db
 from broadcaster.config import Settings
 from broadcaster.models import Batch, Campaign, Run, RunStatus, utcnow
 from broadcaster.queue import sql
@@ -123,7 +123,7 @@ def plan_run(
     local_now = utcnow().astimezone(settings.zone)
     day_start = local_now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
     audiences = list(campaign.audience_ids)
-    with engine.connect() as conn:
+    with db.reading(engine) as conn:
         districts = sorted(row[0] for row in conn.execute(_DISTRICTS, {"audiences": audiences}))
     for district_code in districts:
         outside = area is not None and district_code not in area

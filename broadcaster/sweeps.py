@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from broadcaster import campaigns, queue
+from broadcaster import campaigns, db, queue
 from broadcaster.config import RouteSettings, Settings
 from broadcaster.logs import get_logger
 from broadcaster.models import AuditEvent
@@ -93,7 +93,7 @@ def purge_numbers(engine: Engine, settings: Settings, now: datetime) -> Purged:
     """Remove the phone numbers of runs closed more than ``retention_days`` ago; one transaction per run,
     each recorded in the audit log. Audiences (the subscriber lists) are kept."""
     before = now - timedelta(days=settings.campaign.retention_days)
-    with engine.connect() as conn:
+    with db.reading(engine) as conn:
         run_ids = queue.runs_to_purge(conn, before)
     total = 0
     for run_id in run_ids:

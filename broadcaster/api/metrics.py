@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from broadcaster import db
 from broadcaster.logs import get_logger
 from broadcaster.models import MessageStatus
 
@@ -66,7 +67,7 @@ class _DatabaseCollector(Collector):
         )
         up = GaugeMetricFamily("broadcaster_database_up", "1 when the database answered the last reading.")
         try:
-            with self.engine.connect() as conn:
+            with db.reading(self.engine) as conn:
                 by_status = conn.execute(
                     text("SELECT status, COALESCE(route, ''), COUNT(*) FROM message GROUP BY status, route")
                 ).all()

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from broadcaster import db
 from broadcaster.api.deps import CurrentUser, EngineDep, MetricsDep
 from broadcaster.api.errors import responses
 from broadcaster.api.metrics import CONTENT_TYPE
@@ -24,7 +25,7 @@ me_router = APIRouter(tags=["system"])
 )
 def healthz(engine: EngineDep) -> Response:
     try:
-        with engine.connect() as conn:
+        with db.reading(engine) as conn:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError:
         return JSONResponse(Health(status="degraded", database="unavailable").model_dump(), status_code=503)
