@@ -56,6 +56,8 @@ MONITOR_INTERVAL = 0.25
 IDLE_WAIT = 0.2
 POLL_INTERVAL = 1.0
 POLL_LIMIT = 1000
+MIN_BATCH_WAIT = 60.0
+"""Seconds a content too small for its route's requests waits for company before trying again."""
 LATE_SLACK = 0.02
 """A caller that wakes this late keeps the pace's schedule (the window still caps every second)."""
 
@@ -152,10 +154,12 @@ class Route:
         self.bucket.rate = max(0.1, self.settings.tps * self.share * factor)
 
     def batch_size(self, segments: int = 1) -> int:
-        """Largest request: the adapter's limit, and never more than one second of the route's rate."""
+        """Largest request: the adapter's limit, and no more than one second of the route's rate unless
+        the adapter's smallest request is larger."""
         per_message = segments if self.settings.tps_unit == "part" else 1
-        limit = min(self.adapter.capabilities.max_batch, self.settings.batch or self.adapter.capabilities.max_batch)
-        return max(1, min(limit, int(self.settings.tps / max(1, per_message))))
+        capabilities = self.adapter.capabilities
+        limit = min(capabilities.max_batch, self.settings.batch or capabilities.max_batch)
+        return max(1, capabilities.min_batch, min(limit, int(self.settings.tps / max(1, per_message))))
 
     def units(self, segments: int, count: int) -> float:
         return float(count * (segments if self.settings.tps_unit == "part" else 1))
@@ -188,6 +192,14 @@ class Counters:
             self.sent += len(outcome.sent)
             self.failed += len(outcome.failed)
             self.retried += len(outcome.retries)
+
+
+def _even_pieces(group: list[queue.Claimed], size: int) -> list[list[queue.Claimed]]:
+    """``group`` cut into the fewest pieces of at most ``size``, of nearly equal length (5,003 numbers
+    go as 2,502 + 2,501, not 5,000 + 3: a route may need a minimum per request)."""
+    pieces = math.ceil(len(group) / size)
+    step = math.ceil(len(group) / pieces) if pieces else size
+    return [group[i : i + step] for i in range(0, len(group), step)]
 
 
 def in_window(window: str, zone: str, now: datetime) -> bool:
@@ -422,7 +434,7 @@ class Dispatcher:
                 self._load_texts(conn, claimed)
             if not claimed:
                 return False
-            outcome = self._send_chunk(route, claimed)
+            outcome = self._send_chunk(route, claimed, full=len(claimed) >= limit)
             self._record(outcome)
             return True
         finally:
@@ -451,18 +463,21 @@ class Dispatcher:
             groups = list(by_text.values())
         else:
             groups = [list(claimed)]
-        return [group[i : i + size] for group in groups for i in range(0, len(group), size)]
+        return [piece for group in groups for piece in _even_pieces(group, size)]
 
-    def _send_chunk(self, route: Route, claimed: Sequence[queue.Claimed]) -> Outcome:
+    def _send_chunk(self, route: Route, claimed: Sequence[queue.Claimed], full: bool = False) -> Outcome:
         outcome = Outcome()
         groups = self._groups(route, claimed)
+        if full and len(groups) > 1 and len(groups[-1]) < route.adapter.capabilities.min_batch:
+            # The claim cut its last content short: give that piece back, to lead the next claim.
+            outcome.release.extend(m.id for m in groups.pop())
         for index, group in enumerate(groups):
             if self.stop_event.is_set() or route.state == RouteState.OPEN:
                 for rest in groups[index:]:
                     outcome.release.extend(m.id for m in rest)
                 break
             group = self._drop_closed(group, outcome)
-            if not group:
+            if not group or self._too_small(route, group, outcome):
                 continue
             segments = self._texts[group[0].batch_id][2]
             wanted = lambda group=group: all(self.run_closed(m.run_id) is None for m in group)  # noqa: E731
@@ -474,6 +489,40 @@ class Dispatcher:
                 self._submit(route, group, outcome)
         self.counters.add(outcome)
         return outcome
+
+    def _too_small(self, route: Route, group: list[queue.Claimed], outcome: Outcome) -> bool:
+        """A content with fewer numbers than the route's requests need (eSMS advertising: 30) goes by
+        the carrier's next route that takes it; with none, it waits for company (a retry of the same
+        content) without spending attempts, and fails with ``MIN_BATCH`` at the route's age cap."""
+        need = route.adapter.capabilities.min_batch
+        if len(group) >= need:
+            return False
+        other = next(
+            (r for r in self.routes.get(route.carrier, []) if r.adapter.capabilities.min_batch <= len(group)),
+            None,
+        )
+        if other is not None and other.state != RouteState.OPEN:
+            segments = self._texts[group[0].batch_id][2]
+            if other.bucket.acquire(other.units(segments, len(group)), self.stop_event):
+                self._submit(other, group, outcome)
+            else:
+                outcome.release.extend(m.id for m in group)
+            return True
+        now = self.clock()
+        reason = (
+            f"route {route.name} needs at least {need} numbers with the same text in a request and this "
+            f"text has {len(group)} left for {route.carrier}; add a route for {route.carrier} that sends "
+            "to one number at a time (e.g. eSMS customer care) as its second route"
+        )
+        for m in group:
+            if now - m.queued_at > timedelta(hours=route.settings.max_age_hours):
+                outcome.failed.append((m.id, route.name, "MIN_BATCH", reason))
+            else:
+                outcome.retries.append(
+                    queue.Retry(m.id, now + timedelta(seconds=MIN_BATCH_WAIT), "MIN_BATCH", reason, refund=True)
+                )
+        log.warning("dispatch.batch_too_small", route=route.name, messages=len(group), needed=need)
+        return True
 
     def _drop_closed(
         self, group: list[queue.Claimed], outcome: Outcome, release_open: bool = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from broadcaster.dispatch import Dispatcher, TokenBucket
 from broadcaster.models import utcnow
 from carriers.base import Adapter, Capabilities, Result, Submission
 from carriers.simulator import Behaviour, SimulatorAdapter, Smsc
+from carriers.simulator_http import SimulatorServer
 
 
 def fast(settings: Settings, **route_overrides: object) -> Settings:
@@ -188,6 +189,96 @@ class TestReceiptPolling:
         stuck = sum(len(a.stuck or ()) for a in adapters.values())
         assert 0 < stuck <= 20 * len(adapters)
         assert counts(engine, run_id)["sent"] == stuck
+
+
+def esms_routes(settings: Settings, server: SimulatorServer, *, care: bool, max_age_hours: float = 24) -> Settings:
+    """Every carrier on eSMS advertising (30 numbers a request at least), then customer care if asked."""
+    base = {"base_url": server.base_url, "brandname": "TEST"}
+    credentials = {"api_key": "TEST_ESMS_KEY", "secret_key": "TEST_ESMS_SECRET"}
+    routes = {
+        carrier: [
+            RouteSettings(
+                name=f"{kind}-{carrier}", adapter="esms", tps=5000, concurrency=1, max_age_hours=max_age_hours,
+                options={**base, "sms_type": sms_type}, credentials_env=credentials,
+            )
+            for kind, sms_type in (("ads", "1"), ("care", "2"))
+            if kind == "ads" or care
+        ]
+        for carrier in settings.routes
+    }
+    return settings.model_copy(update={"routes": routes})
+
+
+def handed_over(engine: Engine, run_id: int) -> bool:
+    """Nothing of the run is queued or being sent (eSMS without a callback leaves messages ``sent``)."""
+    c = counts(engine, run_id)
+    return c["queued"] + c["sending"] == 0
+
+
+def sent_by_carrier(engine: Engine, run_id: int) -> dict[str, Counter[tuple[str, str | None]]]:
+    """carrier -> Counter of (status, route), for the messages that were not skipped."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT carrier, status, route, COUNT(*) FROM message WHERE run_id = :r AND status <> 'skipped' "
+                 "GROUP BY carrier, status, route"),
+            {"r": run_id},
+        ).all()
+    out: dict[str, Counter[tuple[str, str | None]]] = {}
+    for carrier, status, route, n in rows:
+        out.setdefault(carrier, Counter())[(status, route)] += n
+    return out
+
+
+class TestMinimumBatch:
+    """eSMS advertising needs 30 numbers with one text per request: smaller groups must not fail silently."""
+
+    @pytest.fixture
+    def server(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatorServer]:
+        monkeypatch.setenv("TEST_ESMS_KEY", "k")
+        monkeypatch.setenv("TEST_ESMS_SECRET", "s")
+        with SimulatorServer(Smsc(), api_key="k", secret_key="s") as server:
+            yield server
+
+    def test_small_groups_go_by_the_carriers_next_route(
+        self, engine: Engine, settings: Settings, tmp_path: Path, server: SimulatorServer
+    ) -> None:
+        settings = esms_routes(settings, server, care=True)
+        run_id = planned_run(engine, settings, tmp_path, size=300)
+        assert Dispatcher(engine, settings).run_until(lambda: handed_over(engine, run_id), timeout=60)
+        by_carrier = sent_by_carrier(engine, run_id)
+        for carrier, outcome in by_carrier.items():
+            total = sum(outcome.values())
+            kind = "ads" if total >= 30 else "care"
+            assert set(outcome) == {("sent", f"{kind}-{carrier}")}, (carrier, outcome)
+        assert {r.split("-")[0] for c in by_carrier.values() for _, r in c} == {"ads", "care"}  # both happen
+
+    def test_without_a_next_route_small_groups_wait_then_fail_with_the_reason(
+        self, engine: Engine, settings: Settings, tmp_path: Path, server: SimulatorServer
+    ) -> None:
+        settings = esms_routes(settings, server, care=False, max_age_hours=1e-6)
+        run_id = planned_run(engine, settings, tmp_path, size=300)
+        assert Dispatcher(engine, settings).run_until(lambda: handed_over(engine, run_id), timeout=60)
+        for carrier, outcome in sent_by_carrier(engine, run_id).items():
+            total = sum(outcome.values())
+            expected = ("sent", f"ads-{carrier}") if total >= 30 else ("failed", f"ads-{carrier}")
+            assert set(outcome) == {expected}, (carrier, outcome)
+        with engine.connect() as conn:
+            reasons = conn.execute(
+                text("SELECT DISTINCT error_code, error_reason FROM message WHERE run_id = :r AND status = 'failed'"),
+                {"r": run_id},
+            ).all()
+        assert len(reasons) >= 1
+        assert all(code == "MIN_BATCH" and "at least 30 numbers" in reason for code, reason in reasons)
+
+    def test_pieces_are_even(self) -> None:
+        """5,003 numbers go as two requests of about 2,500, never 5,000 + 3."""
+        from broadcaster.dispatch import _even_pieces
+
+        group = list(range(5003))
+        pieces = _even_pieces(group, 5000)  # type: ignore[arg-type]
+        assert [len(p) for p in pieces] == [2502, 2501] and sum(pieces, []) == group
+        assert [len(p) for p in _even_pieces(list(range(30)), 5000)] == [30]  # type: ignore[arg-type]
+        assert [len(p) for p in _even_pieces(list(range(10)), 3)] == [3, 3, 3, 1]  # type: ignore[arg-type]
 
 
 class TestSending:
