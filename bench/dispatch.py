@@ -6,8 +6,9 @@ Scenarios (each prints a line; the last line is one JSON object with every figur
      same number of requests by a bare ``requests`` loop with the same threads; ``ratio``.
   b  batch route (eSMS advertising over HTTP, one content to many numbers): msg/s.
   c  100 ms latency, TPS cap 300: achieved rate / cap, and the worst one-second window / cap.
-  d  a 1,000,000-message run (in-process simulator): peak RSS of the process.
-  e  PostgreSQL, 1 vs 4 ``broadcaster worker`` processes at 100 ms latency, no cap: the speed-up.
+  d  a 1,000,000-message run by a ``broadcaster worker`` process (batch route): its peak RSS.
+  e  PostgreSQL, 1 vs 4 ``broadcaster worker`` processes at 100 ms latency, no cap: the speed-up,
+     from start to end and from the first send to the last (without the processes' start-up).
 
 ``--quick`` runs (a) and (c) with fewer messages, in under a minute. ``--only a,c`` picks scenarios;
 ``--postgres URL`` is needed for (e) (default: the local server, skipped if unreachable).
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -44,7 +44,6 @@ from broadcaster import db  # noqa: E402
 from broadcaster.config import RouteSettings, Settings  # noqa: E402
 from broadcaster.dispatch import Dispatcher  # noqa: E402
 from carriers import create_adapter  # noqa: E402
-from carriers.simulator import Behaviour, SimulatorAdapter, Smsc  # noqa: E402
 
 
 def dispatch(engine: Engine, settings: Settings, run_id: int, adapters: dict[str, Any] | None = None) -> float:
@@ -68,7 +67,8 @@ class SimulatorProcess:
         args = [sys.executable, "-m", "broadcaster", "simulator", "--port", str(self.port)]
         for setting in settings:
             args += ["--set", setting]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tempfile.gettempdir())
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        self.proc = subprocess.Popen(args, cwd=tempfile.gettempdir(), **quiet)
         self.base_url = f"http://127.0.0.1:{self.port}/MainService.svc/json/"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -190,14 +190,38 @@ def scenario_c(count: int, cap: float = 300.0) -> dict[str, Any]:
 
 
 def scenario_d(count: int) -> dict[str, Any]:
+    """A ``broadcaster worker`` process (what an operator runs) sends the whole run through the eSMS
+    advertising route of the simulator process; its peak RSS is read from /proc before it stops."""
     engine, settings, folder = workspace()
-    route = RouteSettings(name="bench", adapter="simulator", tps=1e6, tps_unit="message", concurrency=2)
-    settings = with_route(settings, route)
-    run_id = plan(engine, settings, folder, seed(engine, count))
-    seconds = dispatch(engine, settings, run_id, adapters={"bench": SimulatorAdapter(Smsc(Behaviour()))})
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with SimulatorProcess() as server:
+        route = esms_route(server, sms_type="1", concurrency=2)
+        (folder / "broadcaster.toml").write_text(_route_toml(route), encoding="utf-8")
+        run_id = plan(engine, with_route(settings, route), folder, seed(engine, count))
+        env = {**os.environ, "BROADCASTER_DATABASE_URL": settings.database_url}
+        started = time.perf_counter()
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "broadcaster", "--dir", str(folder), "worker", "--name", "d"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            while unsent(engine, run_id):
+                if worker.poll() is not None:
+                    raise SystemExit(f"the worker exited with {worker.returncode}")
+                time.sleep(0.5)
+            seconds = time.perf_counter() - started
+            peak_mb = _peak_rss_mb(worker.pid)
+        finally:
+            worker.terminate()
+            worker.wait(60)
     return {"d_messages": count, "d_seconds": round(seconds, 1), "d_msgs_per_s": round(count / seconds),
-            "d_peak_rss_mb": round(peak_mb)}
+            "d_worker_peak_rss_mb": round(peak_mb)}
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit("no VmHWM in /proc: peak RSS cannot be read on this system")
 
 
 def scenario_e(count: int, pg_url: str) -> dict[str, Any]:
@@ -217,7 +241,7 @@ def scenario_e(count: int, pg_url: str) -> dict[str, Any]:
 
 
 def _speedup(count: int, url: str) -> dict[str, Any]:
-    seconds = {}
+    seconds, sending = {}, {}
     with SimulatorProcess("latency=0.1") as server:
         for workers in (1, 4):
             engine, settings, folder = workspace(url)
@@ -239,6 +263,7 @@ def _speedup(count: int, url: str) -> dict[str, Any]:
             while unsent(engine, run_id):
                 time.sleep(0.05)
             seconds[workers] = time.perf_counter() - started
+            sending[workers] = _sending_seconds(engine, run_id)
             for proc in procs:
                 proc.terminate()
             for proc in procs:
@@ -249,7 +274,17 @@ def _speedup(count: int, url: str) -> dict[str, Any]:
         "one_worker_per_s": round(count / seconds[1]),
         "four_workers_per_s": round(count / seconds[4]),
         "speedup": round(seconds[1] / seconds[4], 2),
+        "sending_speedup": round(sending[1] / sending[4], 2),
     }
+
+
+def _sending_seconds(engine: Engine, run_id: int) -> float:
+    """From the first send recorded to the last (what the workers did, without their start-up)."""
+    with engine.connect() as conn:
+        first, last = conn.execute(
+            text("SELECT MIN(sent_at), MAX(sent_at) FROM message WHERE run_id = :r"), {"r": run_id}
+        ).one()
+    return float((last - first).total_seconds())
 
 
 def _route_toml(route: RouteSettings) -> str:
@@ -270,7 +305,7 @@ def main() -> None:
     args = parser.parse_args()
     chosen = set(args.only.split(",")) if args.only else ({"a", "c"} if args.quick else set("abcde"))
     sizes = {"a": 5_000 if args.quick else 100_000, "b": 200_000, "c": 3_000 if args.quick else 6_000,
-             "d": 1_000_000, "e": 4_000}
+             "d": 1_000_000, "e": 8_000}
     runs: dict[str, Callable[[], dict[str, Any]]] = {
         "a": lambda: scenario_a(sizes["a"]),
         "b": lambda: scenario_b(sizes["b"]),

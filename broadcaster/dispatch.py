@@ -56,6 +56,7 @@ MONITOR_INTERVAL = 0.25
 IDLE_WAIT = 0.2
 POLL_INTERVAL = 1.0
 POLL_LIMIT = 1000
+LATENCY_WEIGHT = 0.2
 MIN_BATCH_WAIT = 60.0
 """Seconds a content too small for its route's requests waits for company before trying again."""
 LATE_SLACK = 0.02
@@ -141,6 +142,8 @@ class Route:
     slow_until: float = 0.0
     share: float = 1.0
     """This worker's share of the route's TPS (1 / live workers)."""
+    seconds_per_message: float = 0.0
+    """How long one thread takes per message on this route, lately (0: not measured yet)."""
     poll_after: str = ""
     """Where the next receipt poll resumes, in provider-id order."""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -160,6 +163,12 @@ class Route:
         capabilities = self.adapter.capabilities
         limit = min(capabilities.max_batch, self.settings.batch or capabilities.max_batch)
         return max(1, capabilities.min_batch, min(limit, int(self.settings.tps / max(1, per_message))))
+
+    def note_call(self, seconds: float, messages: int) -> None:
+        """Keep a moving average of a sender thread's time per message (the carrier's latency)."""
+        sample = seconds / max(1, messages)
+        previous = self.seconds_per_message
+        self.seconds_per_message = sample if previous == 0 else previous + LATENCY_WEIGHT * (sample - previous)
 
     def units(self, segments: int, count: int) -> float:
         return float(count * (segments if self.settings.tps_unit == "part" else 1))
@@ -442,11 +451,14 @@ class Dispatcher:
                 route.probing = False
 
     def _chunk_size(self, route: Route) -> int:
-        """About one second of this thread's share of the route's rate (at least one request, at most
-        ``dispatch.chunk`` unless a request is larger): a slow or capped route then ends its run with
-        every thread busy, instead of a few threads working through large chunks alone."""
-        per_thread = math.ceil(route.bucket.rate / route.settings.concurrency)
-        return max(route.batch_size(), min(per_thread, self.settings.dispatch.chunk))
+        """About one second of work for one thread (its share of the route's rate, and what the carrier's
+        latency lets it send), at least one request, at most ``dispatch.chunk`` unless a request is
+        larger: a slow or capped route then ends its run with every thread busy, instead of a few
+        threads working through large chunks alone."""
+        per_thread = route.bucket.rate / route.settings.concurrency
+        if route.seconds_per_message > 0:
+            per_thread = min(per_thread, 1.0 / route.seconds_per_message)
+        return max(route.batch_size(), min(math.ceil(per_thread), self.settings.dispatch.chunk))
 
     def _load_texts(self, conn: object, claimed: Sequence[queue.Claimed]) -> None:
         missing = {c.batch_id for c in claimed} - self._texts.keys()
@@ -552,6 +564,7 @@ class Dispatcher:
             )
             for m in group
         ]
+        started = time.monotonic()
         try:
             results: Sequence[Accepted | Failed] = self._call(route, submissions)
         except CarrierError as exc:
@@ -560,6 +573,7 @@ class Dispatcher:
             results = [as_failed(exc, s.key) for s in submissions]
         else:
             self._close_circuit(route)
+        route.note_call(time.monotonic() - started, len(submissions))
         self._classify(route, group, results, outcome)
 
     def _call(self, route: Route, submissions: list[Submission]) -> list[Accepted | Failed]:
