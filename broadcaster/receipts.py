@@ -17,7 +17,6 @@ one transaction every few milliseconds, and each request is answered only once i
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -43,7 +42,9 @@ def canonical_id(provider_id: str) -> str:
 
 _INSERT = sql(
     "INSERT INTO receipt (route, provider_id, message_id, status, error_code, network, received_at, raw) "
-    "VALUES (:route, :provider_id, NULL, :status, :error_code, :network, :now, :raw)"
+    "VALUES (CAST(:route AS VARCHAR), CAST(:provider_id AS VARCHAR), (SELECT m.id FROM message m "
+    "WHERE m.route = CAST(:route AS VARCHAR) AND m.provider_id = CAST(:provider_id AS VARCHAR)), "
+    ":status, :error_code, :network, :now, :raw)"
 )
 _APPLY = sql(
     "UPDATE message SET status = :status, error_code = :error_code, final_at = :now, "
@@ -64,7 +65,8 @@ _PORTED = sql(
 
 
 def ingest(conn: Connection, route: str, receipts: Sequence[Receipt], now: datetime | None = None) -> int:
-    """Store ``receipts`` of ``route``, apply the final ones, match them; returns how many were stored."""
+    """Store ``receipts`` of ``route``, matched to their message when it is known, and apply the final
+    ones; returns how many were stored."""
     if not receipts:
         return 0
     now = now or utcnow()
@@ -87,7 +89,6 @@ def ingest(conn: Connection, route: str, receipts: Sequence[Receipt], now: datet
     ported = [row for row in rows if row["network"]]
     if ported:
         conn.execute(_PORTED, ported)
-    conn.execute(_MATCH, [{"route": route, "provider_id": pid} for pid in {row["provider_id"] for row in rows}])
     return len(rows)
 
 
@@ -151,13 +152,15 @@ def unmatched(conn: Connection, older_than: datetime) -> list[Unmatched]:
 
 
 class ReceiptSink:
-    """Group commit: ``put`` returns once the receipts are durable, written with their neighbours."""
+    """Group commit: ``put`` returns once the receipts are durable, written with their neighbours.
 
-    def __init__(
-        self, engine: Engine, *, interval: float = 0.005, max_batch: int = 2000, autostart: bool = True
-    ) -> None:
+    One writer thread writes whatever is pending in one transaction; what arrives meanwhile goes in
+    the next. No timer: under load a transaction holds every request that came during the previous
+    one, and an idle sink writes a lone receipt at once (a fixed wait only added latency, and with
+    a carrier's limited connections, latency is throughput)."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = 2000, autostart: bool = True) -> None:
         self.engine = engine
-        self.interval = interval
         self.max_batch = max_batch
         self._pending: list[tuple[str, Sequence[Receipt], Future[int]]] = []
         self._cond = threading.Condition()
@@ -179,6 +182,11 @@ class ReceiptSink:
 
     def put(self, route: str, receipts: Sequence[Receipt], timeout: float = 30.0) -> int:
         """Queue receipts for the next group commit and wait until it is done."""
+        return self.submit(route, receipts).result(timeout)
+
+    def submit(self, route: str, receipts: Sequence[Receipt]) -> Future[int]:
+        """Queue receipts for the next group commit; the future is done once they are durable (an
+        event loop awaits it with ``asyncio.wrap_future`` instead of parking a thread on ``put``)."""
         future: Future[int] = Future()
         with self._cond:
             if self._stopped or self._thread is None:
@@ -186,7 +194,7 @@ class ReceiptSink:
                 raise RuntimeError(msg)
             self._pending.append((route, receipts, future))
             self._cond.notify()
-        return future.result(timeout)
+        return future
 
     def _loop(self) -> None:
         while True:
@@ -196,8 +204,6 @@ class ReceiptSink:
                 if not self._pending:
                     self._cond.wait(0.1)
                     continue
-            time.sleep(self.interval)  # let the neighbours of the first receipt join its transaction
-            with self._cond:
                 batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             self._write(batch)
 

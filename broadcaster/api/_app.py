@@ -121,16 +121,15 @@ def create_app(
     app.state.receipt_sink = ReceiptSink(engine, autostart=False)
     errors.install(app)
 
+    # Carrier callbacks first: /receipts/{route}/... is the busiest path (bursts of thousands a second),
+    # so it is matched before the API's routes. No Bearer token: each route has its own secret.
+    app.include_router(receipts.router)
     app.include_router(system.router)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(system.me_router)
     for module in (audiences, optouts, templates, campaigns, runs, reports, audit):
         api.include_router(module.router)
     app.include_router(api)
-
-    # Carrier callbacks: /receipts/{route}/... (no Bearer token; each route authenticates with its own
-    # secret). The receipts engineer adds the endpoints to broadcaster/api/routes/receipts.py.
-    app.include_router(receipts.router)
 
     if console:
         from broadcaster.web import mount_console
