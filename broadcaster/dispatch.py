@@ -554,15 +554,11 @@ class Dispatcher:
         return keep
 
     def _submit(self, route: Route, group: Sequence[queue.Claimed], outcome: Outcome) -> None:
+        texts = self._texts
         submissions = [
-            Submission(
-                key=str(m.id),
-                msisdn=m.msisdn,
-                text=self._texts[m.batch_id][0],
-                encoding=self._texts[m.batch_id][1],
-                sender=self._texts[m.batch_id][3],
-            )
+            Submission(key=str(m.id), msisdn=m.msisdn, text=t[0], encoding=t[1], sender=t[3])
             for m in group
+            for t in (texts[m.batch_id],)
         ]
         started = time.monotonic()
         try:
