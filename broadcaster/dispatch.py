@@ -248,6 +248,12 @@ class Dispatcher:
         self.stop_event = threading.Event()
         self.counters = Counters()
         self._rng = random.Random()
+        self._retrying = Retrying(  # keeps its per-call state in a thread-local: one serves every thread
+            stop=stop_after_attempt(QUICK_TRIES),
+            wait=wait_random_exponential(multiplier=0.05, max=1.0),
+            retry=retry_if_exception(_quick_retry),
+            reraise=True,
+        )
         self._threads: list[threading.Thread] = []
         self._texts: dict[int, tuple[str, str, int, str]] = {}
         self._claimable: list[int] = []
@@ -346,7 +352,7 @@ class Dispatcher:
         with db.reading(self.engine) as conn:
             runs = queue.open_runs(conn)
             claimable = [r.id for r in runs if in_window(r.window, r.timezone, now)]
-            due = queue.due_carriers(conn, now, claimable)
+            due = queue.due_carriers(conn, now, claimable, self.routes)
             closed = queue.closed_runs(conn, self._claimed_runs())
         with self._state_lock:
             self._claimable, self._due, self._closed = claimable, due, closed
@@ -574,14 +580,8 @@ class Dispatcher:
 
     def _call(self, route: Route, submissions: list[Submission]) -> list[Accepted | Failed]:
         """Submit, with a few quick jittered retries for failures that surely sent nothing."""
-        retrying = Retrying(
-            stop=stop_after_attempt(QUICK_TRIES),
-            wait=wait_random_exponential(multiplier=0.05, max=1.0),
-            retry=retry_if_exception(_quick_retry),
-            reraise=True,
-        )
         try:
-            return list(retrying(route.adapter.submit, submissions))
+            return list(self._retrying(route.adapter.submit, submissions))
         except RetryError as exc:  # pragma: no cover - reraise=True hands back the last error
             raise TransientError(str(exc)) from exc
 

@@ -119,18 +119,19 @@ def closed_runs(conn: Connection, run_ids: Iterable[int]) -> dict[int, str]:
     return {row[0]: row[1] for row in rows}
 
 
-def due_carriers(conn: Connection, now: datetime, run_ids: Sequence[int]) -> set[str]:
-    """Carriers that have messages ready to claim in these runs."""
+_DUE = sql(
+    "SELECT 1 FROM message WHERE run_id IN :run_ids AND status = 'queued' AND carrier = :carrier "
+    "AND (next_attempt_at IS NULL OR next_attempt_at <= :now) LIMIT 1"
+).bindparams(_RUNS)
+
+
+def due_carriers(conn: Connection, now: datetime, run_ids: Sequence[int], carriers: Iterable[str]) -> set[str]:
+    """Of ``carriers``, those with messages ready to claim in these runs (each found by its first
+    due message, so the check costs the same with a million queued as with ten)."""
     if not run_ids:
         return set()
-    rows = conn.execute(
-        sql(
-            "SELECT DISTINCT carrier FROM message WHERE run_id IN :run_ids AND status = 'queued' "
-            "AND (next_attempt_at IS NULL OR next_attempt_at <= :now)"
-        ).bindparams(_RUNS),
-        {"now": now, "run_ids": list(run_ids)},
-    )
-    return {row[0] for row in rows}
+    params = {"now": now, "run_ids": list(run_ids)}
+    return {c for c in carriers if conn.execute(_DUE, {**params, "carrier": c}).first() is not None}
 
 
 def batch_texts(conn: Connection, batch_ids: Iterable[int]) -> dict[int, tuple[str, str, int, str]]:
