@@ -30,6 +30,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -203,6 +204,30 @@ class Counters:
             self.retried += len(outcome.retries)
 
 
+class Observer(Protocol):
+    """What a dispatcher reports as it works; ``broadcaster.api.Metrics`` is one."""
+
+    def submitted(self, route: str, seconds: float) -> None:
+        """One submit call to ``route`` took ``seconds`` (retries included)."""
+
+    def circuit(self, route: str, *, is_open: bool) -> None:
+        """``route``'s circuit breaker opened (sending paused) or closed again."""
+
+    def received(self, route: str, source: str, count: int) -> None:
+        """``count`` receipts of ``route`` were stored, from ``source`` (poll or stream)."""
+
+
+class _Unobserved:
+    def submitted(self, route: str, seconds: float) -> None:
+        pass
+
+    def circuit(self, route: str, *, is_open: bool) -> None:
+        pass
+
+    def received(self, route: str, source: str, count: int) -> None:
+        pass
+
+
 def _even_pieces(group: list[queue.Claimed], size: int) -> list[list[queue.Claimed]]:
     """``group`` cut into the fewest pieces of at most ``size``, of nearly equal length (5,003 numbers
     go as 2,502 + 2,501, not 5,000 + 3: a route may need a minimum per request)."""
@@ -238,13 +263,13 @@ class Dispatcher:
         owner: str | None = None,
         adapters: dict[str, Adapter] | None = None,
         clock: Callable[[], datetime] = utcnow,
-        on_receipts: Callable[[str, int], object] | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.clock = clock
-        self.on_receipts = on_receipts
+        self.observer: Observer = observer or _Unobserved()
         self.stop_event = threading.Event()
         self.counters = Counters()
         self._rng = random.Random()
@@ -391,6 +416,7 @@ class Dispatcher:
             route.open_until = time.monotonic() + route.open_for
             route.reason, route.code = str(exc), exc.code
         log.error("route.paused", route=route.name, code=exc.code, error=str(exc), retry_in=route.open_for)
+        self.observer.circuit(route.name, is_open=True)
         self._report_route(route)
 
     def _close_circuit(self, route: Route) -> None:
@@ -399,6 +425,7 @@ class Dispatcher:
                 return
             route.state, route.open_for, route.reason, route.code = RouteState.CLOSED, CIRCUIT_FIRST_OPEN, "", ""
         log.info("route.resumed", route=route.name)
+        self.observer.circuit(route.name, is_open=False)
         self._report_route(route)
 
     def _report_route(self, route: Route) -> None:
@@ -575,7 +602,9 @@ class Dispatcher:
             results = [as_failed(exc, s.key) for s in submissions]
         else:
             self._close_circuit(route)
-        route.note_call(time.monotonic() - started, len(submissions))
+        seconds = time.monotonic() - started
+        route.note_call(seconds, len(submissions))
+        self.observer.submitted(route.name, seconds)
         self._classify(route, group, results, outcome)
 
     def _call(self, route: Route, submissions: list[Submission]) -> list[Accepted | Failed]:
@@ -661,7 +690,7 @@ class Dispatcher:
         except CarrierError as exc:
             log.warning("receipts.poll_failed", route=route.name, error=str(exc))
             return 0
-        return self._ingest(route, found)
+        return self._ingest(route, found, "poll")
 
     def _stream_loop(self, route: Route) -> None:
         read: Callable[..., list[Receipt]] = route.adapter.receipts  # type: ignore[attr-defined]
@@ -672,17 +701,16 @@ class Dispatcher:
                 log.warning("receipts.stream_failed", route=route.name, error=str(exc))
                 self.stop_event.wait(1.0)
                 continue
-            self._ingest(route, found)
+            self._ingest(route, found, "stream")
 
-    def _ingest(self, route: Route, found: Sequence[Receipt]) -> int:
+    def _ingest(self, route: Route, found: Sequence[Receipt], source: str) -> int:
         if not found:
             return 0
         with self.engine.begin() as conn:
             receipts.ingest(conn, route.name, found, self.clock())
         with self.counters.lock:
             self.counters.receipts += len(found)
-        if self.on_receipts:
-            self.on_receipts(route.name, len(found))
+        self.observer.received(route.name, source, len(found))
         return len(found)
 
     # -- running to completion (demo, tests, benchmarks) ---------------------------------------------

@@ -122,6 +122,17 @@ class Metrics:
         )
         self._bound = False
 
+    # -- what a dispatcher reports (``broadcaster.dispatch.Observer``) --------------------------------
+
+    def submitted(self, route: str, seconds: float) -> None:
+        self.submit_latency.labels(route=route).observe(seconds)
+
+    def circuit(self, route: str, *, is_open: bool) -> None:
+        self.circuit_open.labels(route=route).set(1 if is_open else 0)
+
+    def received(self, route: str, source: str, count: int) -> None:
+        self.receipts_ingested.labels(route=route, source=source).inc(count)
+
     def bind(self, engine: Engine, *, min_interval: float = 10.0) -> None:
         """Add the figures read from ``engine`` at scrape time (reused for ``min_interval`` seconds)."""
         if not self._bound:

@@ -30,11 +30,7 @@ def serve(
     services: list[Scheduler | Dispatcher] = [Scheduler(engine, settings)]
     if dispatch:
         services.append(
-            Dispatcher(
-                engine,
-                settings,
-                on_receipts=lambda route, n: metrics.receipts_ingested.labels(route=route, source="poll").inc(n),
-            )
+            Dispatcher(engine, settings, observer=metrics)
         )
     application = create_app(settings, engine, services=services, metrics=metrics)
     err.print(f"broadcaster: console at http://{host}:{port}/ , API documentation at http://{host}:{port}/docs")

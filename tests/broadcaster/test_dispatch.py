@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from broadcaster import campaigns, demo, dispatch, importer, planner, queue
+from broadcaster.api import Metrics
 from broadcaster.config import RouteSettings, Settings
 from broadcaster.dispatch import Dispatcher, TokenBucket
 from broadcaster.models import utcnow
@@ -341,11 +342,11 @@ class TestRouteFaults:
         run_id = planned_run(engine, settings, tmp_path, size=200)
         adapters = simulators(settings)
         adapters["sim-viettel"] = SimulatorAdapter(Smsc(Behaviour(route_fault="auth")))
-        dispatcher = Dispatcher(engine, settings, adapters=adapters)
+        metrics = Metrics()
+        dispatcher = Dispatcher(engine, settings, adapters=adapters, observer=metrics)
         with dispatcher:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
-                c = counts(engine, run_id)
                 with engine.connect() as conn:
                     others = conn.execute(
                         text("SELECT COUNT(*) FROM message WHERE run_id = :id AND carrier <> 'viettel' "
@@ -363,6 +364,10 @@ class TestRouteFaults:
         assert viettel["queued"] > 0 and viettel["failed"] == 0 and viettel["sent"] == viettel["delivered"] == 0
         assert health == ("open", "auth")
         assert counts(engine, run_id)["failed"] == 0
+        samples = {(s.name, s.labels.get("route")): s.value for m in metrics.registry.collect() for s in m.samples}
+        assert samples[("broadcaster_circuit_open", "sim-viettel")] == 1  # the alert, for Prometheus
+        assert samples[("broadcaster_submit_latency_seconds_count", "sim-mobifone")] >= 1
+        assert ("broadcaster_circuit_open", "sim-mobifone") not in samples
 
     def test_failover_to_the_next_route(self, engine: Engine, settings: Settings, tmp_path: Path) -> None:
         """With a second route for the carrier, the run completes through it while the first is paused."""
