@@ -52,15 +52,21 @@ _APPLY = sql(
     "WHERE route = :route AND provider_id = :provider_id "
     f"AND (status IN ('sending', 'sent') OR (status = 'expired' AND error_code = '{EXPIRED_NO_RECEIPT}'))"
 )
+_APPLY_MANY = sql(
+    "UPDATE message SET status = :status, error_code = :error_code, final_at = :now, "
+    "lease_owner = NULL, lease_until = NULL "
+    "WHERE route = :route AND provider_id IN :provider_ids "
+    f"AND (status IN ('sending', 'sent') OR (status = 'expired' AND error_code = '{EXPIRED_NO_RECEIPT}'))"
+).bindparams(bindparam("provider_ids", expanding=True))
+_PORTED_MANY = sql(
+    "UPDATE subscriber SET carrier = :network, carrier_source = 'receipt' "
+    "WHERE carrier <> :network AND id IN (SELECT m.subscriber_id FROM message m "
+    "WHERE m.route = :route AND m.provider_id IN :provider_ids)"
+).bindparams(bindparam("provider_ids", expanding=True))
 _MATCH = sql(
     "UPDATE receipt SET message_id = (SELECT m.id FROM message m "
     "WHERE m.route = receipt.route AND m.provider_id = receipt.provider_id) "
     "WHERE message_id IS NULL AND route = :route AND provider_id = :provider_id"
-)
-_PORTED = sql(
-    "UPDATE subscriber SET carrier = :network, carrier_source = 'receipt' "
-    "WHERE carrier <> :network AND id = (SELECT m.subscriber_id FROM message m "
-    "WHERE m.route = :route AND m.provider_id = :provider_id)"
 )
 
 
@@ -83,12 +89,23 @@ def ingest(conn: Connection, route: str, receipts: Sequence[Receipt], now: datet
         for r in receipts
     ]
     conn.execute(_INSERT, rows)
-    finals = [row for row in rows if row["status"] in _FINAL]
-    if finals:
-        conn.execute(_APPLY, finals)
-    ported = [row for row in rows if row["network"]]
-    if ported:
-        conn.execute(_PORTED, ported)
+    # One statement per outcome and per network, not one per receipt: a burst of callbacks mostly
+    # says "delivered" on a handful of networks. A message's first final in the burst is the one applied.
+    first: dict[str, tuple[str, str | None]] = {}
+    ported: dict[str, list[str]] = {}
+    for row in rows:
+        if row["status"] in _FINAL:
+            first.setdefault(row["provider_id"], (row["status"], row["error_code"]))
+        if row["network"]:
+            ported.setdefault(row["network"], []).append(row["provider_id"])
+    finals: dict[tuple[str, str | None], list[str]] = {}
+    for provider_id, outcome in first.items():
+        finals.setdefault(outcome, []).append(provider_id)
+    for (status, error_code), provider_ids in finals.items():
+        params = {"route": route, "status": status, "error_code": error_code, "now": now}
+        conn.execute(_APPLY_MANY, {**params, "provider_ids": provider_ids})
+    for network, provider_ids in ported.items():
+        conn.execute(_PORTED_MANY, {"route": route, "network": network, "provider_ids": provider_ids})
     return len(rows)
 
 

@@ -57,6 +57,19 @@ class TestTransitions:
             stored = conn.execute(text("SELECT COUNT(*) FROM receipt WHERE message_id = :id"), {"id": mid}).scalar_one()
         assert final_at == first_final and stored == 3
 
+    def test_first_final_in_one_burst_wins(self, engine: Engine, make_run: Callable[..., int]) -> None:
+        """Conflicting finals for two messages written in one group commit: each keeps its first."""
+        (a, pa), (b, pb), *_ = send_all(engine, make_run(60))
+        ingest(
+            engine,
+            receipt(pa, ReceiptStatus.FAILED, error_code="UNDELIV"),
+            receipt(pb, ReceiptStatus.DELIVERED),
+            receipt(pa, ReceiptStatus.DELIVERED),
+            receipt(pb, ReceiptStatus.FAILED, error_code="UNDELIV"),
+        )
+        assert status_of(engine, a) == ("failed", "UNDELIV")
+        assert status_of(engine, b) == ("delivered", None)
+
     def test_out_of_order_intermediate_after_final(self, engine: Engine, make_run: Callable[..., int]) -> None:
         """Delivered, then a late 'accepted': the message stays delivered."""
         (mid, pid), *_ = send_all(engine, make_run(60))
