@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, bindparam
+from sqlalchemy import Connection, Engine, bindparam
 from sqlmodel import Session, select
 
 from audiences import divisions
@@ -78,6 +78,12 @@ _BATCH_COUNTS = sql(
 )
 
 
+_PLANNED_DISTRICT = sql(  # a district planned in the area has its batches; one outside, skipped messages
+    "SELECT 1 FROM batch WHERE run_id = :run_id AND district_code = :district UNION ALL "
+    "SELECT 1 FROM message WHERE run_id = :run_id AND status = 'skipped' AND district_code = :district LIMIT 1"
+)
+
+
 def create_run(engine: Engine, campaign_id: int, scheduled_for: datetime, settings: Settings) -> Run:
     """A firing of the campaign; unique per (campaign, scheduled time)."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
@@ -137,6 +143,8 @@ def plan_run(
         rendered = None if outside else compose.measure(template, context, campaign.encoding_policy)
         now = utcnow()
         with engine.begin() as conn:
+            if _already_planned(conn, run_id, district_code):
+                continue  # a planner that died, or another one resuming the run, did this district
             if rendered is not None:
                 carriers = [row[0] for row in conn.execute(
                     _DISTRICT_CARRIERS, {"audiences": audiences, "district": district_code}
@@ -176,6 +184,28 @@ def plan_run(
         if on_district:
             on_district(district_code, result.rowcount or 0)
     return _finish_planning(engine, run_id)
+
+
+def _already_planned(conn: Connection, run_id: int, district_code: str) -> bool:
+    """Whether the district has its messages; on PostgreSQL the run's row is locked first, so two
+    planners of one run take its districts in turn (on SQLite the write lock does that)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sql("SELECT id FROM run WHERE id = :id FOR UPDATE"), {"id": run_id})
+    found = conn.execute(_PLANNED_DISTRICT, {"run_id": run_id, "district": district_code}).first()
+    return found is not None
+
+
+def unfinished_runs(engine: Engine, started_before: datetime) -> list[int]:
+    """Runs whose planning began before ``started_before`` and never finished (its planner died)."""
+    with db.reading(engine) as conn:
+        rows = conn.execute(
+            sql(
+                "SELECT id FROM run WHERE planned_at IS NULL AND status IN ('planning', 'sending', 'paused') "
+                "AND created_at < :at ORDER BY id"
+            ),
+            {"at": started_before},
+        )
+        return [row[0] for row in rows]
 
 
 def _finish_planning(engine: Engine, run_id: int) -> PlanSummary:

@@ -69,6 +69,9 @@ log = get_logger(__name__)
 
 LEADER_INTERVAL = 10.0
 """Seconds between leadership checks, change checks and catch-up ticks."""
+PLAN_RESUME_AFTER = timedelta(minutes=2)
+"""A run still unplanned this long after it was created has lost its planner (planning a million
+recipients takes well under a minute); the leader plans the rest."""
 LOCK_FILE = "scheduler.lock"
 SWEEPS: dict[str, float] = {
     "recover_leases": 30.0,
@@ -217,6 +220,8 @@ class TickReport:
     """Runs recorded as missed (too late to send)."""
     duplicates: int = 0
     """Firings that already had a run (another scheduler, or an earlier tick, made it)."""
+    resumed: list[int] = field(default_factory=list)
+    """Runs whose planner died part way, planned to the end."""
 
 
 class Scheduler:
@@ -282,7 +287,16 @@ class Scheduler:
                     continue
                 for when in due_firings(campaign, since, now, self.settings.zone):
                     self._fire_one(campaign.id, when, now, report)
+            self._resume_planning(now, report)
         return report
+
+    def _resume_planning(self, now: datetime, report: TickReport) -> None:
+        """Finish the planning of runs whose planner died (a crash, a restart mid-plan): their missing
+        districts are planned, the ones already planned are left as they are."""
+        for run_id in planner.unfinished_runs(self.engine, now - PLAN_RESUME_AFTER):
+            summary = planner.plan_run(self.engine, run_id, self.settings)
+            log.warning("run.planning_resumed", run=run_id, targeted=summary.targeted, queued=summary.queued)
+            report.resumed.append(run_id)
 
     def _fire_one(self, campaign_id: int, when: datetime, now: datetime, report: TickReport) -> None:
         if now - when < self.grace:

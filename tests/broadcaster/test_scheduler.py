@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
-from broadcaster import campaigns, db, queue, receipts, reports, sweeps
+from broadcaster import campaigns, db, planner, queue, receipts, reports, sweeps
 from broadcaster.config import Settings
-from broadcaster.models import Audience, AuditEvent, Campaign, Run, RunStatus, Subscriber
+from broadcaster.models import Audience, AuditEvent, Campaign, Run, RunStatus, Subscriber, utcnow
 from broadcaster.scheduler import FileLeaderLock, PostgresLeaderLock, Scheduler, TickReport, due_firings, fire
 from carriers.base import Receipt, ReceiptStatus
 
@@ -265,6 +265,35 @@ class TestTick:
         statuses = [(r.scheduled_for.astimezone(ZONE).day, r.status) for r in runs_of(engine, campaign_id)]
         assert statuses == [(1, RunStatus.MISSED), (2, RunStatus.MISSED), (3, RunStatus.SENDING)]
         assert len(report.fired) == 1 and len(report.missed) == 2
+
+
+class TestPlannerDied:
+    def test_the_leader_plans_the_rest_of_the_run_once(self, engine: Engine, settings: Settings, audience: str) -> None:
+        """A planner killed after its first district: the run stays half planned until the leader's
+        tick two minutes later plans the other districts, each exactly once; a second resume adds nothing."""
+        campaign_id = approved(engine, settings, at=local(2025, 7, 30, 8, 0))
+        run = planner.create_run(engine, campaign_id, local(2025, 7, 30, 8, 0), settings)
+        assert run.id is not None
+
+        def killed(district: str, planned: int) -> None:
+            raise SystemExit(f"planner killed after district {district}")
+
+        with pytest.raises(SystemExit):
+            planner.plan_run(engine, run.id, settings, on_district=killed)
+        assert messages(engine, run.id) == {"queued": 6}  # one district of three
+        with Scheduler(engine, settings) as scheduler:
+            assert scheduler.tick(utcnow(), campaign_ids=[]).resumed == []  # its planner may still be at work
+            report = scheduler.tick(utcnow() + timedelta(minutes=3), campaign_ids=[])
+            assert report.resumed == [run.id]
+            assert scheduler.tick(utcnow() + timedelta(minutes=4), campaign_ids=[]).resumed == []
+        planner.plan_run(engine, run.id, settings)  # planning a planned run again changes nothing
+        assert messages(engine, run.id) == {"queued": 18}
+        with engine.connect() as conn:
+            numbers = conn.execute(
+                text("SELECT COUNT(*), COUNT(DISTINCT msisdn) FROM message WHERE run_id = :r"), {"r": run.id}
+            ).one()
+            planned_at = conn.execute(text("SELECT planned_at FROM run WHERE id = :r"), {"r": run.id}).scalar_one()
+        assert numbers == (18, 18) and planned_at is not None
 
 
 class TestOneFiring:
