@@ -184,22 +184,13 @@ _MESSAGES: Final[Mapping[str, str]] = MappingProxyType(
     {
         EMPTY: "Ô số điện thoại để trống.",
         NOT_A_NUMBER: (
-            'Giá trị "{value}" không đọc được thành số điện thoại '
-            "(có chữ hoặc ký tự lạ, hoặc số đã bị Excel làm tròn)."
+            'Giá trị "{value}" không đọc được thành số điện thoại (có chữ hoặc ký tự lạ, hoặc số đã bị Excel làm tròn).'
         ),
-        TOO_SHORT: (
-            'Số "{value}" bị thiếu chữ số: số di động Việt Nam có 10 chữ số '
-            f"({_EXAMPLE})."
-        ),
-        TOO_LONG: (
-            'Số "{value}" bị thừa chữ số: số di động Việt Nam có 10 chữ số '
-            f"({_EXAMPLE})."
-        ),
+        TOO_SHORT: (f'Số "{{value}}" bị thiếu chữ số: số di động Việt Nam có 10 chữ số ({_EXAMPLE}).'),
+        TOO_LONG: (f'Số "{{value}}" bị thừa chữ số: số di động Việt Nam có 10 chữ số ({_EXAMPLE}).'),
         LANDLINE: 'Số "{value}" là số cố định, không phải số di động.',
         NOT_VIETNAMESE: 'Số "{value}" là số nước ngoài, không phải số Việt Nam (+84).',
-        UNKNOWN_PREFIX: (
-            'Số "{value}" có đầu số không thuộc nhà mạng di động nào tại Việt Nam.'
-        ),
+        UNKNOWN_PREFIX: ('Số "{value}" có đầu số không thuộc nhà mạng di động nào tại Việt Nam.'),
     }
 )
 
@@ -250,16 +241,16 @@ _SCIENTIFIC: Final = re.compile(r"([0-9]+)(?:[.,]([0-9]*))?[eE]\+?([0-9]{1,3})")
 # A number that went through a float: 912345678.0 (never a leading 0, >= 9 digits).
 _FLOAT_TAIL: Final = re.compile(r"([1-9][0-9]{8,})[.,]0+")
 # Same with thousands separators: 912.345.678,00 or 912,345,678.00.
-_GROUPED_FLOAT: Final = re.compile(
-    r"([1-9][0-9]{0,2}(?:\.[0-9]{3})+),0+|([1-9][0-9]{0,2}(?:,[0-9]{3})+)\.0+"
-)
+_GROUPED_FLOAT: Final = re.compile(r"([1-9][0-9]{0,2}(?:\.[0-9]{3})+),0+|([1-9][0-9]{0,2}(?:,[0-9]{3})+)\.0+")
 
 
 def _build_unify() -> dict[int, int | None]:
     table: dict[int, int | None] = {}
     for i in range(10):
         table[0xFF10 + i] = 0x30 + i  # full-width digits
-    for ch in "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000\t\n\r\v\f":
+    for (
+        ch
+    ) in "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000\t\n\r\v\f":
         table[ord(ch)] = 0x20  # every space is a space
     for ch in "\u200b\u200c\u200d\u2060\ufeff\u00ad":
         table[ord(ch)] = None  # invisible characters from copy and paste
@@ -322,7 +313,7 @@ def normalize(raw: object) -> Phone | Rejection:
         return _from_text(text, text)
     try:
         text = str(raw)
-    except Exception:  # a broken __str__ must not break an import
+    except Exception:  # noqa: BLE001 - a broken __str__ must not break an import
         return _reject(NOT_A_NUMBER, "")
     return _from_text(text, text)
 

@@ -82,8 +82,12 @@ def plan(engine: Engine, settings: Settings, folder: Path, audience: str) -> int
         engine,
         settings,
         campaigns.NewCampaign(
-            name="bench", template=str(folder / "t.j2"), audiences=(audience,), created_by="bench",
-            window="00:00-24:00", encoding="unicode",
+            name="bench",
+            template=str(folder / "t.j2"),
+            audiences=(audience,),
+            created_by="bench",
+            window="00:00-24:00",
+            encoding="unicode",
         ),
     )
     assert campaign.id is not None
@@ -106,5 +110,3 @@ def unsent(engine: Engine, run_id: int) -> bool:
             ).first()
             is not None
         )
-
-

@@ -113,8 +113,13 @@ def esms_route(server: Any, *, sms_type: str = "2", tps: float = 1e6, concurrenc
         batch=1 if sms_type == "2" else None,
         # Sending only: receipt polling (one request per message after poll_interval) would double the
         # simulator's load for the bare loop's none; receipts have bench/receipts.py.
-        options={"base_url": server.base_url, "sms_type": sms_type, "brandname": "BENCH", "concurrency": 1,
-                 "poll_interval": 3600},
+        options={
+            "base_url": server.base_url,
+            "sms_type": sms_type,
+            "brandname": "BENCH",
+            "concurrency": 1,
+            "poll_interval": 3600,
+        },
         credentials_env=CREDENTIALS,
     )
 
@@ -133,8 +138,14 @@ def bare_requests(server: Any, count: int, threads: int) -> float:
             if n is None:
                 return
             body = {
-                "ApiKey": os.environ[KEY_ENV], "SecretKey": os.environ[SECRET_ENV], "Phone": f"09{n % 10**8:08d}",
-                "Content": TEXT, "Brandname": "BENCH", "SmsType": "2", "IsUnicode": "0", "RequestId": f"bare-{n}",
+                "ApiKey": os.environ[KEY_ENV],
+                "SecretKey": os.environ[SECRET_ENV],
+                "Phone": f"09{n % 10**8:08d}",
+                "Content": TEXT,
+                "Brandname": "BENCH",
+                "SmsType": "2",
+                "IsUnicode": "0",
+                "RequestId": f"bare-{n}",
             }
             session.post(url, json=body, timeout=(3, 10)).raise_for_status()
 
@@ -204,7 +215,9 @@ def scenario_d(count: int) -> dict[str, Any]:
         started = time.perf_counter()
         worker = subprocess.Popen(
             [sys.executable, "-m", "broadcaster", "--dir", str(folder), "worker", "--name", "d"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             while unsent(engine, run_id):
@@ -216,8 +229,12 @@ def scenario_d(count: int) -> dict[str, Any]:
         finally:
             worker.terminate()
             worker.wait(60)
-    return {"d_messages": count, "d_seconds": round(seconds, 1), "d_msgs_per_s": round(count / seconds),
-            "d_worker_peak_rss_mb": round(peak_mb)}
+    return {
+        "d_messages": count,
+        "d_seconds": round(seconds, 1),
+        "d_msgs_per_s": round(count / seconds),
+        "d_worker_peak_rss_mb": round(peak_mb),
+    }
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -259,7 +276,9 @@ def _speedup(count: int, url: str) -> dict[str, Any]:
             procs = [
                 subprocess.Popen(
                     [sys.executable, "-m", "broadcaster", "--dir", str(folder), "worker", "--name", f"w{i}"],
-                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
                 for i in range(workers)
             ]
@@ -307,8 +326,13 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     chosen = set(args.only.split(",")) if args.only else ({"a", "c"} if args.quick else set("abcde"))
-    sizes = {"a": 5_000 if args.quick else 100_000, "b": 200_000, "c": 3_000 if args.quick else 6_000,
-             "d": 1_000_000, "e": 8_000}
+    sizes = {
+        "a": 5_000 if args.quick else 100_000,
+        "b": 200_000,
+        "c": 3_000 if args.quick else 6_000,
+        "d": 1_000_000,
+        "e": 8_000,
+    }
     runs: dict[str, Callable[[], dict[str, Any]]] = {
         "a": lambda: scenario_a(sizes["a"]),
         "b": lambda: scenario_b(sizes["b"]),

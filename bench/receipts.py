@@ -36,8 +36,11 @@ CLIENT_PROCESSES, CONNECTIONS_EACH = 1, 32
 
 def route() -> RouteSettings:
     return RouteSettings(
-        name=ROUTE, adapter="esms", options={"base_url": "http://127.0.0.1:9/"},
-        credentials_env=CREDENTIALS, callback_secret_env=SECRET_ENV,
+        name=ROUTE,
+        adapter="esms",
+        options={"base_url": "http://127.0.0.1:9/"},
+        credentials_env=CREDENTIALS,
+        callback_secret_env=SECRET_ENV,
     )
 
 
@@ -100,8 +103,16 @@ def load(port: int, paths: list[str]) -> tuple[float, int]:
 
 
 def callback_path(message_id: int) -> str:
-    query = urlencode({"SMSID": f"s{message_id}", "SendStatus": "5", "SendSuccess": "1", "SendFailed": "0",
-                       "RequestId": str(message_id), "telcoid": "1"})
+    query = urlencode(
+        {
+            "SMSID": f"s{message_id}",
+            "SendStatus": "5",
+            "SendSuccess": "1",
+            "SendFailed": "0",
+            "RequestId": str(message_id),
+            "telcoid": "1",
+        }
+    )
     return f"/receipts/{ROUTE}/{SECRET}?{query}"
 
 
@@ -120,8 +131,10 @@ def main() -> None:
     run_id = plan(engine, settings, folder, seed(engine, count))
     with engine.begin() as conn:
         conn.execute(
-            text("UPDATE message SET status = 'sent', route = :route, provider_id = CAST(id AS TEXT), sent_at = :now "
-                 "WHERE run_id = :r"),
+            text(
+                "UPDATE message SET status = 'sent', route = :route, provider_id = CAST(id AS TEXT), sent_at = :now "
+                "WHERE run_id = :r"
+            ),
             {"route": ROUTE, "r": run_id, "now": utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")},
         )
         ids = [row[0] for row in conn.execute(text("SELECT id FROM message WHERE run_id = :r"), {"r": run_id})]

@@ -28,7 +28,7 @@ from broadcaster.config import load_settings
 from carriers import sms
 
 PERSONAL = (
-    "{#\ntitle = \"bench\"\n#}\n"
+    '{#\ntitle = "bench"\n#}\n'
     "Kính gửi {{ name }} ({{ commune }}): cảnh giác lời mời “việc nhẹ, lương cao” ở nước ngoài. "
     "Khi nghi ngờ, hãy báo Công an {{ district }} hoặc gọi {{ police_phone }}."
 )
@@ -37,8 +37,18 @@ PERSONAL_FORMAT = (
     "Khi nghi ngờ, hãy báo Công an {district} hoặc gọi {police_phone}."
 )
 DISTRICT_TEMPLATE = "cao-diem/viec-nhe-luong-cao"
-NAMES = ("Nguyễn Văn An", "Trần Thị Bích Ngọc", "Lê Hoàng Phúc", "Phạm Minh Châu", "Võ Thị Thu Hà",
-         "Huỳnh Đức Long", "Đặng Thị Mỹ Duyên", "Bùi Quang Vinh", "Nguyễn Thị Phương Thảo", "Lý A Sáng")
+NAMES = (
+    "Nguyễn Văn An",
+    "Trần Thị Bích Ngọc",
+    "Lê Hoàng Phúc",
+    "Phạm Minh Châu",
+    "Võ Thị Thu Hà",
+    "Huỳnh Đức Long",
+    "Đặng Thị Mỹ Duyên",
+    "Bùi Quang Vinh",
+    "Nguyễn Thị Phương Thảo",
+    "Lý A Sáng",
+)
 COMMUNES = ("Xã Tân Lập", "Xã Thạnh Bình", "Phường 1", "Xã Hòa Hiệp", "Thị trấn Tân Biên", "Xã Mỏ Công")
 WEIGHTS = (14, 9, 12, 11, 12, 13, 14, 8, 15)
 POLICY = sms.AUTO
@@ -104,24 +114,32 @@ def main() -> None:
 
     per_s = total / personal_seconds
     baseline_per_s = total / baseline_seconds
-    print(f"per recipient: {total:,} renders in {personal_seconds:.2f} s = {per_s:,.0f} renders/s, "
-          f"{personal_segments:,} segments ({personal_segments / total:.2f} per message)")
+    print(
+        f"per recipient: {total:,} renders in {personal_seconds:.2f} s = {per_s:,.0f} renders/s, "
+        f"{personal_segments:,} segments ({personal_segments / total:.2f} per message)"
+    )
     ratio = per_s / baseline_per_s
     print(f"baseline (str.format + measure): {baseline_per_s:,.0f} /s; the sandbox runs at {ratio:.2f}× that")
-    print(f"per district: {len(contexts)} renders for {total:,} recipients in {district_seconds * 1000:.1f} ms, "
-          f"{district_segments:,} segments ({district_segments / total:.2f} per message)")
-    print(json.dumps({
-        "bench": "render",
-        "recipients": total,
-        "per_recipient_renders_per_s": round(per_s),
-        "per_recipient_seconds": round(personal_seconds, 3),
-        "per_recipient_segments": personal_segments,
-        "baseline_per_s": round(baseline_per_s),
-        "ratio": round(ratio, 3),
-        "per_district_renders": len(contexts),
-        "per_district_seconds": round(district_seconds, 4),
-        "per_district_segments": district_segments,
-    }))
+    print(
+        f"per district: {len(contexts)} renders for {total:,} recipients in {district_seconds * 1000:.1f} ms, "
+        f"{district_segments:,} segments ({district_segments / total:.2f} per message)"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "render",
+                "recipients": total,
+                "per_recipient_renders_per_s": round(per_s),
+                "per_recipient_seconds": round(personal_seconds, 3),
+                "per_recipient_segments": personal_segments,
+                "baseline_per_s": round(baseline_per_s),
+                "ratio": round(ratio, 3),
+                "per_district_renders": len(contexts),
+                "per_district_seconds": round(district_seconds, 4),
+                "per_district_segments": district_segments,
+            }
+        )
+    )
     sys.stdout.flush()
 
 

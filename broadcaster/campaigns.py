@@ -108,9 +108,7 @@ def _refusal(action: str, campaign: Campaign) -> str:
         hint = f"it is already {status.replace('_', ' ')}"
     else:
         hint = _hints(campaign.id)[status]
-    return (
-        f"{action}: campaign {campaign.id} is {status.replace('_', ' ')}; {action} needs it to be {allowed}; {hint}"
-    )
+    return f"{action}: campaign {campaign.id} is {status.replace('_', ' ')}; {action} needs it to be {allowed}; {hint}"
 
 
 # Schedules ------------------------------------------------------------------------------------------
@@ -145,8 +143,15 @@ def schedule_of(campaign: Campaign) -> Schedule:
     )
 
 
-_DATETIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
-                     "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d-%m-%Y %H:%M")
+_DATETIME_FORMATS = (
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%d-%m-%Y %H:%M",
+)
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y")
 
 
@@ -272,8 +277,14 @@ def _window_end(schedule: Schedule, zone: ZoneInfo) -> datetime | None:
     return datetime.combine(schedule.active_until + timedelta(days=1), time(0), tzinfo=zone)
 
 
-def firings(schedule: Schedule, zone: ZoneInfo, since: datetime, until: datetime,
-            approved_at: datetime | None = None, limit: int | None = None) -> list[datetime]:
+def firings(
+    schedule: Schedule,
+    zone: ZoneInfo,
+    since: datetime,
+    until: datetime,
+    approved_at: datetime | None = None,
+    limit: int | None = None,
+) -> list[datetime]:
     """Firing times (aware UTC) with ``since < t <= until``, oldest first."""
     if schedule.run_at is not None:
         at = schedule.run_at
@@ -456,8 +467,15 @@ def _move(
         campaign.approved_at = None
     campaign.updated_at = now
     session.add(campaign)
-    _audit(session, actor, action, campaign, {**before, **(before_details or {})},
-           {**_state(campaign), **(details or {})}, at=now)
+    _audit(
+        session,
+        actor,
+        action,
+        campaign,
+        {**before, **(before_details or {})},
+        {**_state(campaign), **(details or {})},
+        at=now,
+    )
 
 
 def _run_audit(session: Session, actor: str, action: str, run: Run, at: datetime, **details: Any) -> None:
@@ -469,8 +487,12 @@ def _run_audit(session: Session, actor: str, action: str, run: Run, at: datetime
             object_type="run",
             object_id=str(run.id),
             before=None,
-            after={"campaign": run.campaign_id, "scheduled_for": as_utc(run.scheduled_for).isoformat(),
-                   "status": run.status, **details},
+            after={
+                "campaign": run.campaign_id,
+                "scheduled_for": as_utc(run.scheduled_for).isoformat(),
+                "status": run.status,
+                **details,
+            },
         )
     )
 
@@ -541,9 +563,7 @@ def _check_sendable_per_district(template: compose.Template) -> None:
         raise CampaignError(msg)
 
 
-def create_campaign(
-    engine: Engine, settings: Settings, new: NewCampaign, *, now: datetime | None = None
-) -> Campaign:
+def create_campaign(engine: Engine, settings: Settings, new: NewCampaign, *, now: datetime | None = None) -> Campaign:
     """Validate the template against the policy and the audiences, then store a draft."""
     now = now or utcnow()
     template = _load_template(settings, new.template)
@@ -555,8 +575,9 @@ def create_campaign(
     _check_sender(sender)
     _check_grouping(new.group_by)
     _check_districts(settings, new.districts)
-    problems = compose.validate_campaign(template, settings, policy=policy, sender=sender, districts=new.districts,
-                                         campaign=new.name)
+    problems = compose.validate_campaign(
+        template, settings, policy=policy, sender=sender, districts=new.districts, campaign=new.name
+    )
     if problems:
         raise CampaignError(" ".join(str(problem) for problem in problems))
     _check_sendable_per_district(template)
@@ -587,8 +608,20 @@ def create_campaign(
     return campaign
 
 
-_EDITABLE = ("name", "template_name", "encoding_policy", "sender", "send_window", "run_at", "cron", "active_from",
-             "active_until", "audience_ids", "district_codes", "group_by")
+_EDITABLE = (
+    "name",
+    "template_name",
+    "encoding_policy",
+    "sender",
+    "send_window",
+    "run_at",
+    "cron",
+    "active_from",
+    "active_until",
+    "audience_ids",
+    "district_codes",
+    "group_by",
+)
 
 
 def _snapshot(campaign: Campaign) -> dict[str, Any]:
@@ -664,8 +697,15 @@ def update_campaign(
         changed = sorted(k for k in after_fields if after_fields[k] != before_fields[k])
         if not changed:
             return campaign
-        _move(session, campaign, "edit", actor, now, details={k: after_fields[k] for k in changed},
-              before_details={k: before_fields[k] for k in changed})
+        _move(
+            session,
+            campaign,
+            "edit",
+            actor,
+            now,
+            details={k: after_fields[k] for k in changed},
+            before_details={k: before_fields[k] for k in changed},
+        )
     return campaign
 
 
@@ -675,8 +715,11 @@ def update_campaign(
 def _last_editor(session: Session, campaign_id: int) -> str | None:
     event = session.exec(
         select(AuditEvent)
-        .where(AuditEvent.object_type == "campaign", AuditEvent.object_id == str(campaign_id),
-               AuditEvent.action == "campaign.edit")
+        .where(
+            AuditEvent.object_type == "campaign",
+            AuditEvent.object_id == str(campaign_id),
+            AuditEvent.action == "campaign.edit",
+        )
         .order_by(col(AuditEvent.id).desc())
     ).first()
     return event.actor if event else None
@@ -715,14 +758,15 @@ def transition(
         details: dict[str, Any] = {}
         conn = session.connection()
         if action == "pause":
-            details["runs_paused"] = queue.set_campaign_runs(conn, campaign_id, RunStatus.PAUSED,
-                                                             (RunStatus.PLANNING, RunStatus.SENDING), now)
+            details["runs_paused"] = queue.set_campaign_runs(
+                conn, campaign_id, RunStatus.PAUSED, (RunStatus.PLANNING, RunStatus.SENDING), now
+            )
         elif action == "resume":
-            details["runs_resumed"] = queue.set_campaign_runs(conn, campaign_id, RunStatus.SENDING,
-                                                              (RunStatus.PAUSED,), now)
+            details["runs_resumed"] = queue.set_campaign_runs(
+                conn, campaign_id, RunStatus.SENDING, (RunStatus.PAUSED,), now
+            )
         elif action == "cancel":
-            details["runs_cancelled"] = queue.set_campaign_runs(conn, campaign_id, RunStatus.CANCELLED, OPEN_RUNS,
-                                                                now)
+            details["runs_cancelled"] = queue.set_campaign_runs(conn, campaign_id, RunStatus.CANCELLED, OPEN_RUNS, now)
             details["messages_cancelled"] = queue.cancel_queued(conn, campaign_id, now)
         resumed_to = (S.ACTIVE if _has_runs(session, campaign_id) else S.APPROVED) if action == "resume" else None
         _move(session, campaign, action, actor, now, to=resumed_to, details=details)
@@ -1091,8 +1135,7 @@ def send_test(
                 "status": campaign.status,
                 "district": district_code,
                 "results": [
-                    {"number": phones.mask(_e164(r.number)), "route": r.route, "accepted": r.accepted}
-                    for r in results
+                    {"number": phones.mask(_e164(r.number)), "route": r.route, "accepted": r.accepted} for r in results
                 ],
             },
             at=now,
@@ -1128,8 +1171,9 @@ def _test_one(
         except (ConfigError, UnknownAdapter, ValueError, CarrierError) as exc:
             return SendTestResult(number, phone.carrier, route.name, False, f"route not usable: {exc}")
         created[route.name] = adapter
-    rendered = compose.measure(template, context, campaign.encoding_policy,
-                               unicode_allowed=adapter.capabilities.unicode)
+    rendered = compose.measure(
+        template, context, campaign.encoding_policy, unicode_allowed=adapter.capabilities.unicode
+    )
     submission = Submission(
         key=f"{TEST_KEY_PREFIX}-{campaign.id}-{uuid.uuid4().hex[:12]}",
         msisdn=phone.msisdn,
@@ -1243,16 +1287,22 @@ def dry_run(engine: Engine, settings: Settings, campaign_id: int, *, now: dateti
     for district_code, carrier, total, duplicates, opted_out in rows:
         code, total, duplicates, opted_out = str(district_code), int(total), int(duplicates or 0), int(opted_out or 0)
         district = reference.district(code)
-        row = DryRunRow(code, district.name if district else code, str(carrier), subscribers=total,
-                        price=settings.prices.get(str(carrier)))
+        row = DryRunRow(
+            code,
+            district.name if district else code,
+            str(carrier),
+            subscribers=total,
+            price=settings.prices.get(str(carrier)),
+        )
         rest = total - duplicates - opted_out
         skipped = {SkipReason.DUPLICATE: duplicates, SkipReason.OPTED_OUT: opted_out}
         if area is not None and code not in area:
             skipped[SkipReason.OUTSIDE_AREA] = rest
         else:
             if code not in rendered:
-                rendered[code] = compose.measure(template, _context(settings, campaign, code, year),
-                                                 campaign.encoding_policy)
+                rendered[code] = compose.measure(
+                    template, _context(settings, campaign, code, year), campaign.encoding_policy
+                )
             row.recipients = rest
             row.encoding = rendered[code].encoding
             row.segments_per_message = rendered[code].segments

@@ -304,7 +304,7 @@ def _split_metadata(path: Path, source: str) -> tuple[dict[str, Any], str, int]:
         try:
             meta_data = tomllib.loads(header)
         except tomllib.TOMLDecodeError as exc:
-            msg = f"{path}: metadata ở đầu tệp không đúng cú pháp TOML ({exc}); ví dụ đúng: title = \"…\""
+            msg = f'{path}: metadata ở đầu tệp không đúng cú pháp TOML ({exc}); ví dụ đúng: title = "…"'
             raise TemplateError(msg, code=ProblemCode.METADATA, line=1) from exc
         rest = end + 2
     tail = source[rest:]
@@ -323,7 +323,7 @@ def _metadata(path: Path, name: str, data: Mapping[str, Any]) -> TemplateMeta:
         raise TemplateError(msg, code=ProblemCode.METADATA, line=1)
     variables = data.get("variables", [])
     if not isinstance(variables, list) or not all(isinstance(v, str) for v in variables):
-        msg = f"{path}: metadata variables phải là danh sách tên biến, ví dụ variables = [\"district\"]"
+        msg = f'{path}: metadata variables phải là danh sách tên biến, ví dụ variables = ["district"]'
         raise TemplateError(msg, code=ProblemCode.METADATA, line=1)
     try:
         year = int(data["year"]) if "year" in data else None
@@ -975,9 +975,7 @@ WHERE a.name IN :names AND o.msisdn IS NULL
 GROUP BY s.district_code, s.carrier
 """
 ).bindparams(bindparam("names", expanding=True))
-_AUDIENCE_NAMES = text("SELECT name FROM audience WHERE name IN :names").bindparams(
-    bindparam("names", expanding=True)
-)
+_AUDIENCE_NAMES = text("SELECT name FROM audience WHERE name IN :names").bindparams(bindparam("names", expanding=True))
 
 
 def audience_counts(engine: Engine, audiences: Sequence[str]) -> dict[tuple[str, str], int]:

@@ -146,9 +146,10 @@ def plan_run(
             if _already_planned(conn, run_id, district_code):
                 continue  # a planner that died, or another one resuming the run, did this district
             if rendered is not None:
-                carriers = [row[0] for row in conn.execute(
-                    _DISTRICT_CARRIERS, {"audiences": audiences, "district": district_code}
-                )]
+                carriers = [
+                    row[0]
+                    for row in conn.execute(_DISTRICT_CARRIERS, {"audiences": audiences, "district": district_code})
+                ]
                 conn.execute(
                     Batch.__table__.insert(),  # type: ignore[attr-defined]
                     [
@@ -179,8 +180,9 @@ def plan_run(
             )
             conn.execute(_BATCH_COUNTS, {"run_id": run_id, "district": district_code})
             if run.status == RunStatus.PLANNING and district_code == districts[0]:
-                conn.execute(sql("UPDATE run SET status = 'sending' WHERE id = :id AND status = 'planning'"),
-                             {"id": run_id})
+                conn.execute(
+                    sql("UPDATE run SET status = 'sending' WHERE id = :id AND status = 'planning'"), {"id": run_id}
+                )
         if on_district:
             on_district(district_code, result.rowcount or 0)
     return _finish_planning(engine, run_id)

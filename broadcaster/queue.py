@@ -111,9 +111,7 @@ def closed_runs(conn: Connection, run_ids: Iterable[int]) -> dict[int, str]:
     if not ids:
         return {}
     rows = conn.execute(
-        text("SELECT id, status FROM run WHERE id IN :ids AND status NOT IN ('planning', 'sending')").bindparams(
-            _IDS
-        ),
+        text("SELECT id, status FROM run WHERE id IN :ids AND status NOT IN ('planning', 'sending')").bindparams(_IDS),
         {"ids": ids},
     )
     return {row[0]: row[1] for row in rows}
@@ -315,7 +313,9 @@ def forget_worker(conn: Connection, owner: str) -> None:
     conn.execute(text("DELETE FROM workerheartbeat WHERE owner = :owner"), {"owner": owner})
 
 
-def report_route(conn: Connection, *, route: str, state: str, reason: str, code: str, owner: str, now: datetime) -> None:
+def report_route(
+    conn: Connection, *, route: str, state: str, reason: str, code: str, owner: str, now: datetime
+) -> None:
     """Record the route's breaker state (the alert an operator sees); ``since`` moves only on a change."""
     params = {"route": route, "state": state, "reason": reason[:300], "code": code[:40], "owner": owner, "now": now}
     updated = conn.execute(

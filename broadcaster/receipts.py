@@ -109,10 +109,14 @@ def ingest(conn: Connection, route: str, receipts: Sequence[Receipt], now: datet
     return len(rows)
 
 
-_UNMATCHED_FINALS = sql(
-    "SELECT provider_id, status, error_code, received_at FROM receipt "
-    "WHERE route = :route AND message_id IS NULL AND provider_id IN :ids ORDER BY id"
-).bindparams(bindparam("ids", expanding=True)).columns(received_at=UTCDateTime())
+_UNMATCHED_FINALS = (
+    sql(
+        "SELECT provider_id, status, error_code, received_at FROM receipt "
+        "WHERE route = :route AND message_id IS NULL AND provider_id IN :ids ORDER BY id"
+    )
+    .bindparams(bindparam("ids", expanding=True))
+    .columns(received_at=UTCDateTime())
+)
 
 
 def apply_unmatched(conn: Connection, route: str, provider_ids: Sequence[str]) -> int:

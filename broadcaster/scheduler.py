@@ -186,9 +186,9 @@ def leader_lock(engine: Engine, settings: Settings) -> LeaderLock:
     return FileLeaderLock(settings.workspace / LOCK_FILE)
 
 
-def fire(engine: Engine, settings: Settings, campaign_id: int, scheduled_for: datetime, now: datetime) -> (
-    planner.PlanSummary | None
-):
+def fire(
+    engine: Engine, settings: Settings, campaign_id: int, scheduled_for: datetime, now: datetime
+) -> planner.PlanSummary | None:
     """Create the firing's run and plan it; None when the firing already has a run (or the campaign was
     paused or cancelled meanwhile: the run is then paused, or cancelled unplanned)."""
     try:
@@ -363,8 +363,7 @@ class Scheduler:
         )
         self._aps.add_listener(self._job_failed, EVENT_JOB_ERROR)
         self._heartbeat()
-        self._aps.add_job(self._heartbeat, IntervalTrigger(seconds=LEADER_INTERVAL), id="leader",
-                          replace_existing=True)
+        self._aps.add_job(self._heartbeat, IntervalTrigger(seconds=LEADER_INTERVAL), id="leader", replace_existing=True)
         self._aps.start(paused=not run_jobs)
 
     def shutdown(self, wait: bool = True) -> None:
@@ -410,8 +409,9 @@ class Scheduler:
     def _install_sweeps(self) -> None:
         assert self._aps is not None
         for name, seconds in SWEEPS.items():
-            self._aps.add_job(self.sweep, IntervalTrigger(seconds=seconds), args=[name], id=f"sweep-{name}",
-                              replace_existing=True)
+            self._aps.add_job(
+                self.sweep, IntervalTrigger(seconds=seconds), args=[name], id=f"sweep-{name}", replace_existing=True
+            )
         self._sweeps_installed = True
 
     def sync(self) -> int:
@@ -439,8 +439,13 @@ class Scheduler:
             changed += 1
             trigger = self._trigger(campaign, now)
             if trigger is not None:
-                self._aps.add_job(self.tick, trigger, kwargs={"campaign_ids": [campaign_id]},
-                                  id=_job_id(campaign_id), replace_existing=True)
+                self._aps.add_job(
+                    self.tick,
+                    trigger,
+                    kwargs={"campaign_ids": [campaign_id]},
+                    id=_job_id(campaign_id),
+                    replace_existing=True,
+                )
         return changed
 
     def _trigger(self, campaign: Campaign, now: datetime) -> BaseTrigger | None:
@@ -450,8 +455,9 @@ class Scheduler:
             return None
         schedule = schedule_of(campaign)
         if schedule.cron is not None:
-            return campaigns.cron_trigger(schedule.cron, self.settings.zone, schedule.active_from,
-                                          schedule.active_until)
+            return campaigns.cron_trigger(
+                schedule.cron, self.settings.zone, schedule.active_from, schedule.active_until
+            )
         return DateTrigger(run_date=schedule.run_at or campaign.approved_at, timezone=self.settings.zone)
 
     def _remove_job(self, campaign_id: int) -> None:
@@ -467,5 +473,12 @@ def _job_id(campaign_id: int) -> str:
 
 
 def _fingerprint(campaign: Campaign) -> tuple[Any, ...]:
-    return (campaign.status, campaign.updated_at, campaign.approved_at, campaign.run_at, campaign.cron,
-            campaign.active_from, campaign.active_until)
+    return (
+        campaign.status,
+        campaign.updated_at,
+        campaign.approved_at,
+        campaign.run_at,
+        campaign.cron,
+        campaign.active_from,
+        campaign.active_until,
+    )

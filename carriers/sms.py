@@ -30,6 +30,7 @@ the text character by character when an escape or a surrogate pair could fall on
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -256,7 +257,7 @@ def _split(text: str, encoding: str, units: int) -> list[str]:
         return [text[i : i + part] for i in range(0, len(text), part)]
     cuts = _cuts(text, encoding)
     cuts.append(len(text))
-    return [text[start:end] for start, end in zip(cuts, cuts[1:])]
+    return [text[start:end] for start, end in itertools.pairwise(cuts)]
 
 
 def split(text: str) -> list[str]:

@@ -61,10 +61,17 @@ def main() -> None:
             f"unexpected failure ({type(exc).__name__}: {logs.mask_text(str(exc))[:200]}); details in {log_path}"
         )
         sys.exit(2)
-from broadcaster.cli import template as _template; app.add_typer(_template.app, name="template")  # noqa: E402, E702, I001
-from broadcaster.cli import campaign as _campaign; app.add_typer(_campaign.app, name="campaign")  # noqa: E402, E702, I001
-from broadcaster.cli import token as _token; app.add_typer(_token.app, name="token")  # noqa: E402, E702, I001
-from broadcaster.cli import serve as _serve  # noqa: E402, F401, I001  (registers `broadcaster serve`)
+
+
+# Command groups are imported last: each imports ``app`` from this module.
+from broadcaster.cli import campaign as _campaign  # noqa: E402
+from broadcaster.cli import serve as _serve  # noqa: E402, F401  (registers `broadcaster serve`)
+from broadcaster.cli import template as _template  # noqa: E402
+from broadcaster.cli import token as _token  # noqa: E402
+
+app.add_typer(_template.app, name="template")
+app.add_typer(_campaign.app, name="campaign")
+app.add_typer(_token.app, name="token")
 
 
 def _is_usage_error(exc: Exception) -> bool:

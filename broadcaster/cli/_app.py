@@ -144,7 +144,9 @@ def db_upgrade(ctx: typer.Context) -> None:
 @app.command()
 def demo(
     ctx: typer.Context,
-    workspace: Annotated[Path | None, typer.Option("--dir", help="Workspace (default: a new temporary folder).")] = None,
+    workspace: Annotated[
+        Path | None, typer.Option("--dir", help="Workspace (default: a new temporary folder).")
+    ] = None,
     subscribers: Annotated[int, typer.Option(min=100, max=200_000, help="Size of the sample audience.")] = 3000,
 ) -> None:
     """The whole job on the embedded default: sample audience, the 30/7 message, simulated carriers, report."""
@@ -199,7 +201,13 @@ def progress_bar(label: str, total: int | None, quiet: bool) -> Iterator[Any]:
     if quiet:
         yield lambda done, total=None: None
         return
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task(label, total=total)
 

@@ -29,9 +29,7 @@ def serve(
     metrics = Metrics()
     services: list[Scheduler | Dispatcher] = [Scheduler(engine, settings)]
     if dispatch:
-        services.append(
-            Dispatcher(engine, settings, observer=metrics)
-        )
+        services.append(Dispatcher(engine, settings, observer=metrics))
     application = create_app(settings, engine, services=services, metrics=metrics)
     err.print(f"broadcaster: console at http://{host}:{port}/ , API documentation at http://{host}:{port}/docs")
     uvicorn.run(application, host=host, port=port, log_config=None, server_header=False)

@@ -162,8 +162,12 @@ def template_preview(
     out.print(f"Chính sách mã hoá: {_POLICY_NAMES[policy]}")
     if chosen.per_recipient:
         sample = compose.SAMPLE_RECIPIENT
-        out.print(Text(f"Mẫu tạo riêng cho từng người nhận; xem trước với người nhận mẫu: {sample['name']}, "
-                       f"{sample['commune']}."))
+        out.print(
+            Text(
+                f"Mẫu tạo riêng cho từng người nhận; xem trước với người nhận mẫu: {sample['name']}, "
+                f"{sample['commune']}."
+            )
+        )
     table = Table(show_lines=True)
     table.add_column("Huyện")
     table.add_column("Mã hoá")

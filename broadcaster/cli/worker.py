@@ -38,4 +38,6 @@ def worker(
             msg = f"a dispatch thread died: {dispatcher.failure!r}"
             raise RuntimeError(msg)
     dispatcher.stop()
-    err.print(f"Worker {dispatcher.owner} stopped: {dispatcher.counters.sent} sent, {dispatcher.counters.failed} failed.")
+    err.print(
+        f"Worker {dispatcher.owner} stopped: {dispatcher.counters.sent} sent, {dispatcher.counters.failed} failed."
+    )

@@ -593,4 +593,3 @@ def test_clean_forms_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(phones, "_from_text", fail)
     for raw in ("0912345678", "+84912345678", "84912345678", "912345678"):
         assert isinstance(normalize(raw), Phone)
-

@@ -37,8 +37,15 @@ def add_audience(engine: Engine, name: str, rows: list[tuple[str, str, str]]) ->
         session.add(audience)
         session.flush()
         for msisdn, district, carrier in rows:
-            session.add(Subscriber(audience_id=audience.id or 0, msisdn=msisdn, province_code="72",
-                                   district_code=district, carrier=carrier))
+            session.add(
+                Subscriber(
+                    audience_id=audience.id or 0,
+                    msisdn=msisdn,
+                    province_code="72",
+                    district_code=district,
+                    carrier=carrier,
+                )
+            )
 
 
 def grid(prefix: str = "96", per_cell: int = 3) -> list[tuple[str, str, str]]:
@@ -56,8 +63,13 @@ def audience(engine: Engine) -> str:
 
 
 def new(audience: str = "Tây Ninh", **fields: Any) -> NewCampaign:
-    values: dict[str, Any] = {"name": "30/7", "template": "30-7/2024", "audiences": (audience,),
-                              "created_by": "op", "run_at": AT}
+    values: dict[str, Any] = {
+        "name": "30/7",
+        "template": "30-7/2024",
+        "audiences": (audience,),
+        "created_by": "op",
+        "run_at": AT,
+    }
     values.update(fields)
     return NewCampaign(**values)
 
@@ -94,8 +106,10 @@ def run_statuses(engine: Engine, campaign_id: int) -> list[str]:
 def message_counts(engine: Engine, campaign_id: int) -> Counter[str]:
     with engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT m.status, COUNT(*) FROM message m JOIN run r ON r.id = m.run_id "
-                 "WHERE r.campaign_id = :c GROUP BY m.status"),
+            text(
+                "SELECT m.status, COUNT(*) FROM message m JOIN run r ON r.id = m.run_id "
+                "WHERE r.campaign_id = :c GROUP BY m.status"
+            ),
             {"c": campaign_id},
         ).all()
     return Counter({status: int(n) for status, n in rows})
@@ -120,16 +134,20 @@ def in_state(engine: Engine, settings: Settings, state: str) -> int:
     assert summary is not None
     with engine.begin() as conn:
         conn.execute(
-            queue.sql("UPDATE message SET status = 'sent', route = 'sim-viettel', provider_id = 'P1', sent_at = :now "
-                      "WHERE id = (SELECT MIN(id) FROM message WHERE run_id = :r)"),
+            queue.sql(
+                "UPDATE message SET status = 'sent', route = 'sim-viettel', provider_id = 'P1', sent_at = :now "
+                "WHERE id = (SELECT MIN(id) FROM message WHERE run_id = :r)"
+            ),
             {"r": summary.run_id, "now": AT},
         )
     if state == S.PAUSED:
         campaigns.pause(engine, campaign_id, "op", now=AT)
     elif state == S.COMPLETED:
         with engine.begin() as conn:
-            conn.execute(queue.sql("UPDATE message SET status = 'delivered', final_at = :now WHERE run_id = :r"),
-                         {"r": summary.run_id, "now": AT})
+            conn.execute(
+                queue.sql("UPDATE message SET status = 'delivered', final_at = :now WHERE run_id = :r"),
+                {"r": summary.run_id, "now": AT},
+            )
             queue.complete_finished_runs(conn, AT)
         assert campaigns.complete_finished(engine, settings, AT) == [campaign_id]
     assert status_of(engine, campaign_id) == state
@@ -145,10 +163,20 @@ class TestLifecycle:
         trail = [(e.actor, e.action, e.before, e.after, e.at) for e in events(engine, campaign_id)]
         assert trail == [
             ("op", "campaign.create", None, {"status": "draft", "approved_by": None}, NOW),
-            ("op", "campaign.submit", {"status": "draft", "approved_by": None},
-             {"status": "awaiting_approval", "approved_by": None}, NOW + timedelta(minutes=1)),
-            ("boss", "campaign.approve", {"status": "awaiting_approval", "approved_by": None},
-             {"status": "approved", "approved_by": "boss"}, NOW + timedelta(minutes=2)),
+            (
+                "op",
+                "campaign.submit",
+                {"status": "draft", "approved_by": None},
+                {"status": "awaiting_approval", "approved_by": None},
+                NOW + timedelta(minutes=1),
+            ),
+            (
+                "boss",
+                "campaign.approve",
+                {"status": "awaiting_approval", "approved_by": None},
+                {"status": "approved", "approved_by": "boss"},
+                NOW + timedelta(minutes=2),
+            ),
         ]
         campaign = campaigns.get_campaign(engine, campaign_id)
         assert campaign.approved_at == NOW + timedelta(minutes=2)
@@ -180,17 +208,31 @@ class TestLifecycle:
         campaign_id = in_state(engine, settings, S.APPROVED)
         later = AT + timedelta(days=1)
         campaign = campaigns.update_campaign(
-            engine, settings, campaign_id,
-            CampaignChanges(window="08:00-20:00", schedule=Schedule(run_at=later), districts=("703",)), "op", now=NOW,
+            engine,
+            settings,
+            campaign_id,
+            CampaignChanges(window="08:00-20:00", schedule=Schedule(run_at=later), districts=("703",)),
+            "op",
+            now=NOW,
         )
         assert (campaign.status, campaign.approved_by, campaign.approved_at) == (S.DRAFT, None, None)
         assert (campaign.send_window, campaign.run_at, campaign.district_codes) == ("08:00-20:00", later, ["703"])
         edit = events(engine, campaign_id)[-1]
         assert edit.action == "campaign.edit" and edit.actor == "op"
-        assert edit.before == {"status": "approved", "approved_by": "boss", "send_window": "07:00-22:00",
-                               "run_at": AT.isoformat(), "district_codes": None}
-        assert edit.after == {"status": "draft", "approved_by": None, "send_window": "08:00-20:00",
-                              "run_at": later.isoformat(), "district_codes": ["703"]}
+        assert edit.before == {
+            "status": "approved",
+            "approved_by": "boss",
+            "send_window": "07:00-22:00",
+            "run_at": AT.isoformat(),
+            "district_codes": None,
+        }
+        assert edit.after == {
+            "status": "draft",
+            "approved_by": None,
+            "send_window": "08:00-20:00",
+            "run_at": later.isoformat(),
+            "district_codes": ["703"],
+        }
 
     def test_an_edit_that_changes_nothing_keeps_the_approval(
         self, engine: Engine, settings: Settings, audience: str
@@ -291,8 +333,12 @@ class TestRunsFollowTheCampaign:
             ).scalar_one()
         assert missing == 0
         cancel = events(engine, campaign_id)[-1]
-        assert cancel.after == {"status": "cancelled", "approved_by": "boss", "runs_cancelled": 1,
-                                "messages_cancelled": 17}
+        assert cancel.after == {
+            "status": "cancelled",
+            "approved_by": "boss",
+            "runs_cancelled": 1,
+            "messages_cancelled": 17,
+        }
         built = reports.build(engine, campaign_id, now=AT)
         assert built.totals.targeted == 18 and built.totals.cancelled == 17 and built.totals.pending == 1
 
@@ -345,14 +391,37 @@ class TestSchedules:
             ({"run_at": NOW - timedelta(hours=1)}, "has already passed"),
             ({"run_at": AT, "cron": "0 8 * * *"}, "not both"),
             ({"run_at": None, "cron": "0 8 * * *"}, "needs its date window"),
-            ({"run_at": None, "cron": "0 8 * *", "active_from": date(2025, 7, 1), "active_until": date(2025, 9, 30)},
-             "has 4 fields"),
-            ({"run_at": None, "cron": "0 25 * * *", "active_from": date(2025, 7, 1),
-              "active_until": date(2025, 9, 30)}, "is not valid"),
-            ({"run_at": None, "cron": "0 8 * * *", "active_from": date(2025, 9, 30),
-              "active_until": date(2025, 7, 1)}, "ends .* before it starts"),
-            ({"run_at": None, "cron": "0 8 31 2 *", "active_from": date(2025, 7, 1),
-              "active_until": date(2025, 9, 30)}, "never fires"),
+            (
+                {"run_at": None, "cron": "0 8 * *", "active_from": date(2025, 7, 1), "active_until": date(2025, 9, 30)},
+                "has 4 fields",
+            ),
+            (
+                {
+                    "run_at": None,
+                    "cron": "0 25 * * *",
+                    "active_from": date(2025, 7, 1),
+                    "active_until": date(2025, 9, 30),
+                },
+                "is not valid",
+            ),
+            (
+                {
+                    "run_at": None,
+                    "cron": "0 8 * * *",
+                    "active_from": date(2025, 9, 30),
+                    "active_until": date(2025, 7, 1),
+                },
+                "ends .* before it starts",
+            ),
+            (
+                {
+                    "run_at": None,
+                    "cron": "0 8 31 2 *",
+                    "active_from": date(2025, 7, 1),
+                    "active_until": date(2025, 9, 30),
+                },
+                "never fires",
+            ),
             ({"run_at": None, "active_from": date(2025, 7, 1)}, "need a recurring schedule"),
             ({"audiences": ("Nobody",)}, "no audience named 'Nobody'"),
             ({"window": "22:00-07:00"}, "ends before it starts"),
@@ -386,13 +455,22 @@ class TestDryRun:
         messages a real plan writes; the dry run itself writes none; cost uses the configured prices."""
         add_audience(engine, "A", grid())
         # B repeats two numbers of A (duplicates) and adds two of its own in district 707.
-        add_audience(engine, "B", [("+8496703" + "0000", "703", "viettel"), ("+8491705" + "0001", "705", "vinaphone"),
-                                   ("+84967070001", "707", "viettel"), ("+84917070002", "707", "vinaphone")])
+        add_audience(
+            engine,
+            "B",
+            [
+                ("+8496703" + "0000", "703", "viettel"),
+                ("+8491705" + "0001", "705", "vinaphone"),
+                ("+84967070001", "707", "viettel"),
+                ("+84917070002", "707", "vinaphone"),
+            ],
+        )
         with Session(engine) as session, session.begin():
             session.add(OptOut(msisdn="+84967050002"))
         settings = settings.model_copy(update={"prices": {"viettel": 800.0, "vinaphone": 750.0}})
-        campaign_id = create(engine, settings, audiences=("A", "B"), districts=("703", "705", "707"),
-                             encoding="unicode")
+        campaign_id = create(
+            engine, settings, audiences=("A", "B"), districts=("703", "705", "707"), encoding="unicode"
+        )
         result = campaigns.dry_run(engine, settings, campaign_id, now=NOW)
         with engine.connect() as conn:
             assert conn.execute(text("SELECT COUNT(*) FROM message")).scalar_one() == 0
@@ -400,8 +478,10 @@ class TestDryRun:
         planner.plan_run(engine, run.id or 0, settings)
         with engine.connect() as conn:
             planned = conn.execute(
-                text("SELECT district_code, carrier, status, skip_reason, COUNT(*), SUM(segments) FROM message "
-                     "GROUP BY district_code, carrier, status, skip_reason"),
+                text(
+                    "SELECT district_code, carrier, status, skip_reason, COUNT(*), SUM(segments) FROM message "
+                    "GROUP BY district_code, carrier, status, skip_reason"
+                ),
             ).all()
         expected: dict[tuple[str, str], dict[str, int]] = {}
         segments: dict[tuple[str, str], int] = {}
@@ -409,8 +489,10 @@ class TestDryRun:
             cell = expected.setdefault((district, carrier), {})
             cell[reason or status] = int(n)
             segments[(district, carrier)] = segments.get((district, carrier), 0) + int(parts or 0)
-        got = {(r.district_code, r.carrier): {**r.skipped, **({"queued": r.recipients} if r.recipients else {})}
-               for r in result.rows}
+        got = {
+            (r.district_code, r.carrier): {**r.skipped, **({"queued": r.recipients} if r.recipients else {})}
+            for r in result.rows
+        }
         assert got == expected
         assert {(r.district_code, r.carrier): r.segments for r in result.rows} == segments
         assert expected[("706", "viettel")] == {"outside_area": 3}
@@ -433,8 +515,9 @@ class TestTestSend:
         routes["vinaphone"] = [routes["vinaphone"][0].model_copy(update={"options": {"refuse_pattern": "678$"}})]
         settings = settings.model_copy(update={"routes": routes})
         campaign_id = create(engine, settings)
-        results = campaigns.send_test(engine, settings, campaign_id, ["0961234567", "0912345678", "12345"], "op",
-                                      now=NOW)
+        results = campaigns.send_test(
+            engine, settings, campaign_id, ["0961234567", "0912345678", "12345"], "op", now=NOW
+        )
         assert [(r.number, r.carrier, r.route, r.accepted) for r in results] == [
             ("0961234567", "viettel", "sim-viettel", True),
             ("0912345678", "vinaphone", "sim-vinaphone", False),
@@ -453,7 +536,11 @@ def run_cli(workspace: Path, database_url: str, *args: str) -> subprocess.Comple
     env["BROADCASTER_DATABASE_URL"] = database_url
     return subprocess.run(
         [sys.executable, "-m", "broadcaster", "--dir", str(workspace), *args],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 
@@ -467,9 +554,28 @@ def test_campaign_commands(tmp_path: Path, database_url: str) -> None:
     )
     imported = run_cli(workspace, database_url, "audience", "import", str(workspace / "people.csv"), "--name", "P")
     assert imported.returncode == 0, imported.stderr
-    created = run_cli(workspace, database_url, "campaign", "create", "--name", "Cao điểm", "--template", "30-7/2024",
-                      "--audience", "P", "--weekly", "mon,wed", "--time", "08:00", "--from", "1/7/2030",
-                      "--until", "30/9/2030", "--as", "op")
+    created = run_cli(
+        workspace,
+        database_url,
+        "campaign",
+        "create",
+        "--name",
+        "Cao điểm",
+        "--template",
+        "30-7/2024",
+        "--audience",
+        "P",
+        "--weekly",
+        "mon,wed",
+        "--time",
+        "08:00",
+        "--from",
+        "1/7/2030",
+        "--until",
+        "30/9/2030",
+        "--as",
+        "op",
+    )
     assert created.returncode == 0, created.stderr
     campaign_id = int(created.stdout.strip())
     listed = run_cli(workspace, database_url, "campaign", "list")
@@ -489,12 +595,27 @@ def test_campaign_commands(tmp_path: Path, database_url: str) -> None:
     assert shown["next_firing"] == "2030-07-01T08:00:00+07:00"
     dry = json.loads(run_cli(workspace, database_url, "campaign", "dry-run", str(campaign_id), "--json").stdout)
     assert dry["totals"]["recipients"] == 2
-    sent = run_cli(workspace, database_url, "campaign", "test-send", str(campaign_id), "--to", "0961234567,abc",
-                   "--as", "op")
+    sent = run_cli(
+        workspace, database_url, "campaign", "test-send", str(campaign_id), "--to", "0961234567,abc", "--as", "op"
+    )
     assert sent.returncode == 1 and "0961234567: accepted via sim-viettel" in sent.stdout
     assert sent.stderr.startswith("error: test-send: 1 of 2 numbers failed")
-    once = run_cli(workspace, database_url, "campaign", "create", "--name", "x", "--template", "30-7/2024",
-                   "--audience", "P", "--at", "2020-07-30 08:00", "--as", "op")
+    once = run_cli(
+        workspace,
+        database_url,
+        "campaign",
+        "create",
+        "--name",
+        "x",
+        "--template",
+        "30-7/2024",
+        "--audience",
+        "P",
+        "--at",
+        "2020-07-30 08:00",
+        "--as",
+        "op",
+    )
     assert once.returncode == 1 and once.stderr.startswith("error: the time 2020-07-30 08:00 (Asia/Ho_Chi_Minh) has")
 
 
@@ -506,6 +627,7 @@ def test_per_recipient_template_is_refused_at_creation(engine, settings, tmp_pat
     template.write_text("Chào {{ name }}, hãy gọi {{ hotline }} khi cần.", encoding="utf-8")
     with pytest.raises(lifecycle.CampaignError, match="theo từng người nhận"):
         lifecycle.create_campaign(
-            engine, settings,
+            engine,
+            settings,
             lifecycle.NewCampaign(name="p", template=str(template), audiences=(), created_by="op"),
         )

@@ -42,12 +42,15 @@ def _context(**values: str) -> dict[str, object]:
     base = compose.base_context(
         campaign="Thử", province="Tỉnh Tây Ninh", province_code="72", department="Sở KH&CN", year=2024
     )
-    return compose.district_context(
-        base,
-        district_code=values.pop("district_code", "705"),
-        district=values.pop("district", "Huyện Tân Biên"),
-        police_phone=values.pop("police_phone", None),
-    ) | values
+    return (
+        compose.district_context(
+            base,
+            district_code=values.pop("district_code", "705"),
+            district=values.pop("district", "Huyện Tân Biên"),
+            police_phone=values.pop("police_phone", None),
+        )
+        | values
+    )
 
 
 class TestMandatedText:
@@ -62,7 +65,10 @@ class TestMandatedText:
         """Under 'unicode' the mandated text is sent as written: UCS-2, 227 characters, 4 segments."""
         rendered = compose.measure(compose.load_template("30-7/2024"), _context(), sms.UNICODE)
         assert (rendered.encoding, rendered.characters, rendered.segments, rendered.folded) == (
-            sms.UCS2, 227, 4, False,
+            sms.UCS2,
+            227,
+            4,
+            False,
         )
         assert rendered.text == MANDATED_2024
 
@@ -70,7 +76,10 @@ class TestMandatedText:
         """Under 'auto' folding halves the cost: GSM-7, 227 characters, 2 segments, nothing replaced."""
         rendered = compose.measure(compose.load_template("30-7/2024"), _context(), sms.AUTO)
         assert (rendered.encoding, rendered.characters, rendered.segments, rendered.folded) == (
-            sms.GSM7, 227, 2, True,
+            sms.GSM7,
+            227,
+            2,
+            True,
         )
         assert rendered.replaced == ()
         assert rendered.text.startswith("Toan dan tich cuc tham gia phong, chong mua ban nguoi.")
@@ -244,8 +253,9 @@ class TestValidate:
     def test_unsendable_on_a_route_without_unicode(self) -> None:
         """A route that cannot carry UCS-2 folds everything: the emoji is reported for that route."""
         limits = [RouteLimit("gsm-only", "viettel", 8, unicode=False), RouteLimit("full", "mobifone", 8)]
-        problems = compose.validate(_template("Cảnh giác 😀 nhé"), policy=sms.UNICODE, contexts=[_context()],
-                                    limits=limits)
+        problems = compose.validate(
+            _template("Cảnh giác 😀 nhé"), policy=sms.UNICODE, contexts=[_context()], limits=limits
+        )
         assert [p.code for p in problems] == [ProblemCode.UNSENDABLE]
         assert "gsm-only" in problems[0].message and "full" not in problems[0].message
 
@@ -276,16 +286,19 @@ class TestValidate:
     def test_routes_with_the_same_cap_are_reported_together(self) -> None:
         """Several routes over the same cap make one problem naming each of them."""
         limits = [RouteLimit("a", "viettel", 2), RouteLimit("b", "mobifone", 2), RouteLimit("c", "itel", 9)]
-        problems = compose.validate(compose.load_template("30-7/2024"), policy=sms.UNICODE, contexts=[_context()],
-                                    limits=limits)
+        problems = compose.validate(
+            compose.load_template("30-7/2024"), policy=sms.UNICODE, contexts=[_context()], limits=limits
+        )
         assert len(problems) == 1
         assert "của các tuyến a, b." in problems[0].message
 
     def test_the_longest_district_is_named(self) -> None:
         """A per-district text is measured for every district and the longest one is reported."""
         template = _template("{{ 'ă' * 60 }} {{ district }}")
-        contexts = [_context(district="Huyện A", district_code="1"), _context(district="Huyện Dài Hơn Hẳn",
-                                                                                   district_code="2")]
+        contexts = [
+            _context(district="Huyện A", district_code="1"),
+            _context(district="Huyện Dài Hơn Hẳn", district_code="2"),
+        ]
         problems = compose.validate(template, policy=sms.UNICODE, contexts=contexts, max_parts=1)
         assert len(problems) == 1 and "Tin nhắn cho Huyện Dài Hơn Hẳn dài 2 phần" in problems[0].message
 
@@ -327,8 +340,9 @@ class TestValidate:
         path = settings.workspace / "dai.j2"
         path.write_text(META.replace('"auto"', '"unicode"') + "ă" * 700, encoding="utf-8")
         with pytest.raises(CampaignError, match="vượt giới hạn 10 phần"):
-            create_campaign(engine, settings, NewCampaign(name="x", template=str(path), audiences=("a",),
-                                                          created_by="op"))
+            create_campaign(
+                engine, settings, NewCampaign(name="x", template=str(path), audiences=("a",), created_by="op")
+            )
 
 
 class TestContext:
@@ -401,8 +415,9 @@ class TestCost:
         settings = _settings(tmp_path)
         contexts = compose.settings_contexts(settings)
         counts = {("705", "viettel"): 1000, ("703", "viettel"): 10, ("705", "mobifone"): 5}
-        lines = compose.estimate_cost(compose.load_template("30-7/2024"), contexts, sms.AUTO, counts,
-                                      {"viettel": 800.0})
+        lines = compose.estimate_cost(
+            compose.load_template("30-7/2024"), contexts, sms.AUTO, counts, {"viettel": 800.0}
+        )
         viettel, mobifone = sorted(lines, key=lambda line: line.carrier, reverse=True)
         assert (viettel.carrier, viettel.messages, viettel.segments) == ("viettel", 1010, 2020)
         assert viettel.total == 2020 * 800
@@ -413,10 +428,17 @@ class TestCost:
         """Under 'unicode' a carrier whose route cannot carry UCS-2 pays for the folded text."""
         contexts = compose.settings_contexts(_settings(tmp_path))
         counts = {("705", "viettel"): 10, ("705", "itel"): 10}
-        lines = {line.carrier: line for line in compose.estimate_cost(
-            compose.load_template("30-7/2024"), contexts, sms.UNICODE, counts, {},
-            unicode_by_carrier={"viettel": True, "itel": False},
-        )}
+        lines = {
+            line.carrier: line
+            for line in compose.estimate_cost(
+                compose.load_template("30-7/2024"),
+                contexts,
+                sms.UNICODE,
+                counts,
+                {},
+                unicode_by_carrier={"viettel": True, "itel": False},
+            )
+        }
         assert lines["viettel"].segments == 40 and lines["itel"].segments == 20
 
     def test_audience_counts_exclude_opted_out_numbers(self, engine: Engine) -> None:
@@ -427,8 +449,15 @@ class TestCost:
             session.flush()
             assert audience.id is not None
             for i, (district, carrier) in enumerate([("705", "viettel")] * 3 + [("703", "mobifone")] * 2):
-                session.add(Subscriber(audience_id=audience.id, msisdn=f"+8490000000{i}", province_code="72",
-                                       district_code=district, carrier=carrier))
+                session.add(
+                    Subscriber(
+                        audience_id=audience.id,
+                        msisdn=f"+8490000000{i}",
+                        province_code="72",
+                        district_code=district,
+                        carrier=carrier,
+                    )
+                )
             session.add(OptOut(msisdn="+84900000000"))
         assert compose.audience_counts(engine, ["Tây Ninh"]) == {("705", "viettel"): 2, ("703", "mobifone"): 2}
         with pytest.raises(compose.PreviewError, match="'Khác'"):
@@ -478,8 +507,13 @@ class TestCommand:
         assert proc.returncode == 0, proc.stderr
         rows = json.loads(proc.stdout)
         assert rows == [
-            {"district": None, "text": sms.fold(MANDATED_2024).text, "encoding": "gsm7", "characters": 227,
-             "segments": 2}
+            {
+                "district": None,
+                "text": sms.fold(MANDATED_2024).text,
+                "encoding": "gsm7",
+                "characters": 227,
+                "segments": 2,
+            }
         ]
 
     def test_preview_json_per_district(self, tmp_path: Path) -> None:
@@ -508,8 +542,15 @@ class TestCommand:
             session.flush()
             assert audience.id is not None
             for i in range(3):
-                session.add(Subscriber(audience_id=audience.id, msisdn=f"+8498000000{i}", province_code="72",
-                                       district_code="705", carrier="viettel"))
+                session.add(
+                    Subscriber(
+                        audience_id=audience.id,
+                        msisdn=f"+8498000000{i}",
+                        province_code="72",
+                        district_code="705",
+                        carrier="viettel",
+                    )
+                )
         engine.dispose()
         proc = _cli(tmp_path, "preview", "30-7/2024", "--audience", "Mẫu")
         assert proc.returncode == 0, proc.stderr

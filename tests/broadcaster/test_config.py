@@ -84,7 +84,7 @@ class TestErrors:
 
     def test_unknown_environment_setting(self, tmp_path: Path) -> None:
         """A misspelt BROADCASTER_ variable is refused rather than ignored."""
-        with pytest.raises(ConfigError, match="unknown setting 'campain.window'"):
+        with pytest.raises(ConfigError, match="unknown setting 'campain_window'"):
             load_settings(tmp_path, environ={"BROADCASTER_CAMPAIN_WINDOW": "07:00-22:00"})
 
     def test_unreadable_file(self, tmp_path: Path) -> None:
@@ -99,7 +99,10 @@ class TestErrors:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCASTER_")}
         proc = subprocess.run(
             [sys.executable, "-m", "broadcaster", "--dir", str(tmp_path), "db", "upgrade"],
-            capture_output=True, text=True, env=env, timeout=120,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
         )
         assert proc.returncode == 1
         lines = proc.stderr.strip().splitlines()
@@ -126,7 +129,10 @@ def test_init_writes_commented_file(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BROADCASTER_")}
     proc = subprocess.run(
         [sys.executable, "-m", "broadcaster", "--dir", str(tmp_path), "init"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "broadcaster.toml").read_text(encoding="utf-8") == SAMPLE

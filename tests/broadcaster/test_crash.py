@@ -54,20 +54,29 @@ def start_worker(folder: Path, database_url: str, name: str) -> subprocess.Popen
     env.update(BROADCASTER_DATABASE_URL=database_url, CRASH_KEY="k", CRASH_SECRET="s")
     return subprocess.Popen(
         [sys.executable, "-m", "broadcaster", "--dir", str(folder), "worker", "--name", name],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
 def unsent(engine: Engine, run_id: int) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(
-            text("SELECT COUNT(*) FROM message WHERE run_id = :r AND status IN ('queued', 'sending')"), {"r": run_id}
-        ).scalar_one())
+        return int(
+            conn.execute(
+                text("SELECT COUNT(*) FROM message WHERE run_id = :r AND status IN ('queued', 'sending')"),
+                {"r": run_id},
+            ).scalar_one()
+        )
 
 
 def test_sigkill_loses_nothing_and_sends_nothing_twice(
-    engine: Engine, settings: Settings, database_url: str, make_run: Callable[..., int],
-    simulator: SimulatorServer, tmp_path: Path,
+    engine: Engine,
+    settings: Settings,
+    database_url: str,
+    make_run: Callable[..., int],
+    simulator: SimulatorServer,
+    tmp_path: Path,
 ) -> None:
     """Kill a worker five times mid-run; after a final worker, every message was sent exactly once."""
     folder = tmp_path / "ws"
@@ -112,8 +121,12 @@ def test_sigkill_loses_nothing_and_sends_nothing_twice(
 
 
 def test_sigterm_finishes_in_flight_and_exits_zero(
-    engine: Engine, settings: Settings, database_url: str, make_run: Callable[..., int],
-    simulator: SimulatorServer, tmp_path: Path,
+    engine: Engine,
+    settings: Settings,
+    database_url: str,
+    make_run: Callable[..., int],
+    simulator: SimulatorServer,
+    tmp_path: Path,
 ) -> None:
     """SIGTERM: the worker stops within seconds, exit code 0, no lease left behind, nothing lost."""
     folder = tmp_path / "ws"
@@ -123,8 +136,9 @@ def test_sigterm_finishes_in_flight_and_exits_zero(
     worker = start_worker(folder, database_url, "polite")
     deadline = time.monotonic() + 60
     with engine.connect() as conn:
-        total = conn.execute(text("SELECT COUNT(*) FROM message WHERE run_id = :r AND status = 'queued'"),
-                             {"r": run_id}).scalar_one()
+        total = conn.execute(
+            text("SELECT COUNT(*) FROM message WHERE run_id = :r AND status = 'queued'"), {"r": run_id}
+        ).scalar_one()
     while unsent(engine, run_id) == total and time.monotonic() < deadline:
         time.sleep(0.2)
     worker.send_signal(signal.SIGTERM)

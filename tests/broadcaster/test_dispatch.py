@@ -17,7 +17,7 @@ from broadcaster.api import Metrics
 from broadcaster.config import RouteSettings, Settings
 from broadcaster.dispatch import Dispatcher, TokenBucket
 from broadcaster.models import utcnow
-from carriers.base import Adapter, Capabilities, Result, Submission
+from carriers.base import Adapter, Result, Submission
 from carriers.simulator import Behaviour, SimulatorAdapter, Smsc
 from carriers.simulator_http import SimulatorServer
 
@@ -31,7 +31,9 @@ def fast(settings: Settings, **route_overrides: object) -> Settings:
     return settings.model_copy(update={"routes": routes})
 
 
-def planned_run(engine: Engine, settings: Settings, tmp_path: Path, size: int = 400, window: str = "00:00-24:00") -> int:
+def planned_run(
+    engine: Engine, settings: Settings, tmp_path: Path, size: int = 400, window: str = "00:00-24:00"
+) -> int:
     """Import a synthetic Tây Ninh audience, approve a 30/7 campaign and plan one run of it."""
     path = demo.write_audience(tmp_path / f"audience-{size}.csv", size, seed=size)
     importer.import_audience(engine, path, name=f"a{size}", province_code="72")
@@ -81,9 +83,7 @@ class Recording:
 
 
 def simulators(settings: Settings, behaviour: Behaviour | None = None) -> dict[str, Adapter]:
-    return {
-        r.name: SimulatorAdapter(Smsc(behaviour or Behaviour())) for rs in settings.routes.values() for r in rs
-    }
+    return {r.name: SimulatorAdapter(Smsc(behaviour or Behaviour())) for rs in settings.routes.values() for r in rs}
 
 
 class TestTokenBucket:
@@ -199,8 +199,13 @@ def esms_routes(settings: Settings, server: SimulatorServer, *, care: bool, max_
     routes = {
         carrier: [
             RouteSettings(
-                name=f"{kind}-{carrier}", adapter="esms", tps=5000, concurrency=1, max_age_hours=max_age_hours,
-                options={**base, "sms_type": sms_type}, credentials_env=credentials,
+                name=f"{kind}-{carrier}",
+                adapter="esms",
+                tps=5000,
+                concurrency=1,
+                max_age_hours=max_age_hours,
+                options={**base, "sms_type": sms_type},
+                credentials_env=credentials,
             )
             for kind, sms_type in (("ads", "1"), ("care", "2"))
             if kind == "ads" or care
@@ -220,8 +225,10 @@ def sent_by_carrier(engine: Engine, run_id: int) -> dict[str, Counter[tuple[str,
     """carrier -> Counter of (status, route), for the messages that were not skipped."""
     with engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT carrier, status, route, COUNT(*) FROM message WHERE run_id = :r AND status <> 'skipped' "
-                 "GROUP BY carrier, status, route"),
+            text(
+                "SELECT carrier, status, route, COUNT(*) FROM message WHERE run_id = :r AND status <> 'skipped' "
+                "GROUP BY carrier, status, route"
+            ),
             {"r": run_id},
         ).all()
     out: dict[str, Counter[tuple[str, str | None]]] = {}
@@ -277,7 +284,7 @@ class TestMinimumBatch:
 
         group = list(range(5003))
         pieces = _even_pieces(group, 5000)  # type: ignore[arg-type]
-        assert [len(p) for p in pieces] == [2502, 2501] and sum(pieces, []) == group
+        assert [len(p) for p in pieces] == [2502, 2501] and [n for p in pieces for n in p] == group
         assert [len(p) for p in _even_pieces(list(range(30)), 5000)] == [30]  # type: ignore[arg-type]
         assert [len(p) for p in _even_pieces(list(range(10)), 3)] == [3, 3, 3, 1]  # type: ignore[arg-type]
 
@@ -306,14 +313,19 @@ class TestSending:
         assert Dispatcher(engine, settings, adapters=adapters).run_until(lambda: finished(engine, run_id), timeout=60)
         with engine.connect() as conn:
             rows = conn.execute(
-                text("SELECT msisdn, status, error_code, attempts FROM message WHERE run_id = :id AND status <> 'skipped'"),
+                text(
+                    "SELECT msisdn, status, error_code, attempts FROM message "
+                    "WHERE run_id = :id AND status <> 'skipped'"
+                ),
                 {"id": run_id},
             ).all()
         refused = [r for r in rows if r[0].endswith("7")]
         assert refused and all(r[1] == "failed" and r[2] == "REJECTD" and r[3] == 1 for r in refused)
         assert all(r[1] == "delivered" for r in rows if not r[0].endswith("7"))
 
-    def test_transient_failures_are_retried_until_sent(self, engine: Engine, settings: Settings, tmp_path: Path) -> None:
+    def test_transient_failures_are_retried_until_sent(
+        self, engine: Engine, settings: Settings, tmp_path: Path
+    ) -> None:
         """A 30% transient failure rate costs attempts, not messages."""
         settings = fast(settings, max_attempts=50)
         run_id = planned_run(engine, settings, tmp_path, size=200)
@@ -323,7 +335,9 @@ class TestSending:
         original = dispatch_module.BACKOFF_BASE
         dispatch_module.BACKOFF_BASE = 0.05
         try:
-            assert Dispatcher(engine, settings, adapters=adapters).run_until(lambda: finished(engine, run_id), timeout=90)
+            assert Dispatcher(engine, settings, adapters=adapters).run_until(
+                lambda: finished(engine, run_id), timeout=90
+            )
         finally:
             dispatch_module.BACKOFF_BASE = original
         c = counts(engine, run_id)
@@ -336,7 +350,9 @@ class TestSending:
 
 
 class TestRouteFaults:
-    def test_route_wide_fault_pauses_and_fails_nothing(self, engine: Engine, settings: Settings, tmp_path: Path) -> None:
+    def test_route_wide_fault_pauses_and_fails_nothing(
+        self, engine: Engine, settings: Settings, tmp_path: Path
+    ) -> None:
         """An auth failure opens the route's circuit: messages stay queued, none fail, the alert is recorded."""
         settings = fast(settings)
         run_id = planned_run(engine, settings, tmp_path, size=200)
@@ -349,17 +365,27 @@ class TestRouteFaults:
             while time.monotonic() < deadline:
                 with engine.connect() as conn:
                     others = conn.execute(
-                        text("SELECT COUNT(*) FROM message WHERE run_id = :id AND carrier <> 'viettel' "
-                             "AND status IN ('queued', 'sending', 'sent')"), {"id": run_id}
+                        text(
+                            "SELECT COUNT(*) FROM message WHERE run_id = :id AND carrier <> 'viettel' "
+                            "AND status IN ('queued', 'sending', 'sent')"
+                        ),
+                        {"id": run_id},
                     ).scalar_one()
                 if others == 0:
                     break
                 time.sleep(0.1)
         with engine.connect() as conn:
-            viettel = Counter(dict(conn.execute(
-                text("SELECT status, COUNT(*) FROM message WHERE run_id = :id AND carrier = 'viettel' GROUP BY status"),
-                {"id": run_id},
-            ).all()))
+            viettel = Counter(
+                dict(
+                    conn.execute(
+                        text(
+                            "SELECT status, COUNT(*) FROM message "
+                            "WHERE run_id = :id AND carrier = 'viettel' GROUP BY status"
+                        ),
+                        {"id": run_id},
+                    ).all()
+                )
+            )
             health = conn.execute(text("SELECT state, code FROM routehealth WHERE route = 'sim-viettel'")).one()
         assert viettel["queued"] > 0 and viettel["failed"] == 0 and viettel["sent"] == viettel["delivered"] == 0
         assert health == ("open", "auth")
@@ -380,10 +406,15 @@ class TestRouteFaults:
         adapters["sim-viettel"] = SimulatorAdapter(Smsc(Behaviour(route_fault="balance")))
         assert Dispatcher(engine, settings, adapters=adapters).run_until(lambda: finished(engine, run_id), timeout=60)
         with engine.connect() as conn:
-            routes_used = dict(conn.execute(
-                text("SELECT route, COUNT(*) FROM message WHERE run_id = :id AND carrier = 'viettel' "
-                     "AND status <> 'skipped' GROUP BY route"), {"id": run_id}
-            ).all())
+            routes_used = dict(
+                conn.execute(
+                    text(
+                        "SELECT route, COUNT(*) FROM message WHERE run_id = :id AND carrier = 'viettel' "
+                        "AND status <> 'skipped' GROUP BY route"
+                    ),
+                    {"id": run_id},
+                ).all()
+            )
         assert set(routes_used) == {"backup-viettel"}
         assert counts(engine, run_id)["failed"] == 0
 
@@ -462,17 +493,24 @@ class TestPlanning:
     def test_daily_cap_skips_numbers_already_messaged_today(
         self, engine: Engine, settings: Settings, make_run: Callable[..., int], cap: int
     ) -> None:
-        """A second campaign to the same numbers the same day: skipped with the reason under a cap of 1, sent without."""
+        """A second campaign to the same numbers the same day: skipped with the reason under a cap of 1,
+        sent without."""
         capped = settings.model_copy(update={"campaign": settings.campaign.model_copy(update={"daily_cap": cap})})
         first = make_run(120, run_settings=capped)
         with engine.connect() as conn:
-            audience = conn.execute(text(
-                "SELECT a.name FROM audience a JOIN subscriber s ON s.audience_id = a.id "
-                "JOIN message m ON m.subscriber_id = s.id WHERE m.run_id = :r LIMIT 1"), {"r": first}).scalar_one()
+            audience = conn.execute(
+                text(
+                    "SELECT a.name FROM audience a JOIN subscriber s ON s.audience_id = a.id "
+                    "JOIN message m ON m.subscriber_id = s.id WHERE m.run_id = :r LIMIT 1"
+                ),
+                {"r": first},
+            ).scalar_one()
         campaign = campaigns.create_campaign(
-            engine, capped,
-            campaigns.NewCampaign(name="again", template="30-7/2024", audiences=(audience,), created_by="op",
-                                  window="00:00-24:00"),
+            engine,
+            capped,
+            campaigns.NewCampaign(
+                name="again", template="30-7/2024", audiences=(audience,), created_by="op", window="00:00-24:00"
+            ),
         )
         assert campaign.id is not None
         campaigns.transition(engine, campaign.id, "submit", "op")
@@ -482,9 +520,14 @@ class TestPlanning:
         planner.plan_run(engine, second, capped)
         first_counts, second_counts = counts(engine, first), counts(engine, second)
         with engine.connect() as conn:
-            reasons = Counter(dict(conn.execute(
-                text("SELECT skip_reason, COUNT(*) FROM message WHERE run_id = :r GROUP BY skip_reason"), {"r": second}
-            ).all()))
+            reasons = Counter(
+                dict(
+                    conn.execute(
+                        text("SELECT skip_reason, COUNT(*) FROM message WHERE run_id = :r GROUP BY skip_reason"),
+                        {"r": second},
+                    ).all()
+                )
+            )
         if cap:
             assert second_counts["queued"] == 0 and reasons["daily_cap"] == first_counts["queued"]
         else:

@@ -23,10 +23,15 @@ def receipt(provider_id: str, status: str, **extra: object) -> Receipt:
 def send_all(engine: Engine, run_id: int, prefix: str = "P") -> list[tuple[int, str]]:
     """Record every queued message of the run as sent on ROUTE with provider id P<id>."""
     with engine.begin() as conn:
-        ids = [row[0] for row in conn.execute(
-            text("SELECT id FROM message WHERE run_id = :r AND status = 'queued' ORDER BY id"), {"r": run_id}
-        )]
-        conn.execute(text("UPDATE message SET status = 'sending' WHERE run_id = :r AND status = 'queued'"), {"r": run_id})
+        ids = [
+            row[0]
+            for row in conn.execute(
+                text("SELECT id FROM message WHERE run_id = :r AND status = 'queued' ORDER BY id"), {"r": run_id}
+            )
+        ]
+        conn.execute(
+            text("UPDATE message SET status = 'sending' WHERE run_id = :r AND status = 'queued'"), {"r": run_id}
+        )
         queue.mark_sent(conn, [(i, ROUTE, f"p{i}") for i in ids], utcnow())
     return [(i, f"P{i}") for i in ids]
 
@@ -107,8 +112,9 @@ class TestEarlyAndUnknown:
         """The carrier calls back while the message is still 'sending': it is settled when the send is recorded."""
         run_id = make_run(60)
         with engine.begin() as conn:
-            mid = conn.execute(text("SELECT MIN(id) FROM message WHERE run_id = :r AND status = 'queued'"),
-                               {"r": run_id}).scalar_one()
+            mid = conn.execute(
+                text("SELECT MIN(id) FROM message WHERE run_id = :r AND status = 'queued'"), {"r": run_id}
+            ).scalar_one()
             conn.execute(text("UPDATE message SET status = 'sending' WHERE id = :id"), {"id": mid})
         ingest(engine, receipt("early-1", ReceiptStatus.DELIVERED))
         assert status_of(engine, mid)[0] == "sending"
@@ -117,7 +123,9 @@ class TestEarlyAndUnknown:
             receipts.apply_unmatched(conn, ROUTE, ["early-1"])
         assert status_of(engine, mid)[0] == "delivered"
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT message_id FROM receipt WHERE provider_id = 'early-1'")).scalar_one() == mid
+            assert (
+                conn.execute(text("SELECT message_id FROM receipt WHERE provider_id = 'early-1'")).scalar_one() == mid
+            )
 
     def test_unknown_id_is_kept_and_reported(self, engine: Engine, make_run: Callable[..., int]) -> None:
         """A receipt that never matches is stored and reported, never dropped."""
@@ -132,8 +140,9 @@ class TestEarlyAndUnknown:
         run_id = make_run(60)
         ingest(engine, receipt("late-send", ReceiptStatus.FAILED, error_code="UNDELIV"))
         with engine.begin() as conn:
-            mid = conn.execute(text("SELECT MIN(id) FROM message WHERE run_id = :r AND status = 'queued'"),
-                               {"r": run_id}).scalar_one()
+            mid = conn.execute(
+                text("SELECT MIN(id) FROM message WHERE run_id = :r AND status = 'queued'"), {"r": run_id}
+            ).scalar_one()
             conn.execute(text("UPDATE message SET status = 'sending' WHERE id = :id"), {"id": mid})
             queue.mark_sent(conn, [(mid, ROUTE, "late-send")], utcnow())
         with engine.begin() as conn:
@@ -147,8 +156,11 @@ def test_reported_network_moves_the_subscriber(engine: Engine, make_run: Callabl
     ingest(engine, receipt(pid, ReceiptStatus.DELIVERED, network="mobifone"))
     with engine.connect() as conn:
         row = conn.execute(
-            text("SELECT s.carrier, s.carrier_source FROM subscriber s JOIN message m ON m.subscriber_id = s.id "
-                 "WHERE m.id = :id"), {"id": mid}
+            text(
+                "SELECT s.carrier, s.carrier_source FROM subscriber s JOIN message m ON m.subscriber_id = s.id "
+                "WHERE m.id = :id"
+            ),
+            {"id": mid},
         ).one()
     assert tuple(row) == ("mobifone", "receipt")
 
@@ -163,7 +175,7 @@ def test_group_commit_loses_nothing(engine: Engine, make_run: Callable[..., int]
         try:
             for _, pid in chunk:
                 sink.put(ROUTE, [receipt(pid, ReceiptStatus.DELIVERED)])
-        except BaseException as exc:  # pragma: no cover - reported below
+        except BaseException as exc:  # noqa: BLE001 - any failure of a writer thread is reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(sent[i::32],)) for i in range(32)]
@@ -174,9 +186,16 @@ def test_group_commit_loses_nothing(engine: Engine, make_run: Callable[..., int]
     sink.close()
     assert not errors
     with engine.connect() as conn:
-        statuses = Counter(dict(conn.execute(
-            text("SELECT status, COUNT(*) FROM message WHERE id IN (SELECT message_id FROM receipt) GROUP BY status")
-        ).all()))
+        statuses = Counter(
+            dict(
+                conn.execute(
+                    text(
+                        "SELECT status, COUNT(*) FROM message "
+                        "WHERE id IN (SELECT message_id FROM receipt) GROUP BY status"
+                    )
+                ).all()
+            )
+        )
         stored = conn.execute(text("SELECT COUNT(*) FROM receipt")).scalar_one()
     assert stored == len(sent) == sink.written
     assert statuses == Counter({"delivered": len(sent)})

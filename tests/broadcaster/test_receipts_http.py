@@ -15,7 +15,9 @@ import pytest
 import requests
 import uvicorn
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from broadcaster import queue
@@ -46,25 +48,35 @@ def receipt_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Set
 def sent_messages(engine: Engine, run_id: int) -> list[int]:
     """Mark the run's queued messages as sent on ROUTE, their ids as eSMS RequestIds."""
     with engine.begin() as conn:
-        ids = [r[0] for r in conn.execute(
-            text("SELECT id FROM message WHERE run_id = :r AND status = 'queued' ORDER BY id"),
-            {"r": run_id},
-        )]
-        conn.execute(text("UPDATE message SET status = 'sending' WHERE id IN (%s)" % ",".join(map(str, ids))))
+        ids = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT id FROM message WHERE run_id = :r AND status = 'queued' ORDER BY id"),
+                {"r": run_id},
+            )
+        ]
+        conn.execute(text(f"UPDATE message SET status = 'sending' WHERE id IN ({','.join(map(str, ids))})"))
         queue.mark_sent(conn, [(i, ROUTE, str(i)) for i in ids], utcnow())
     return ids
 
 
 def callback(message_id: int, **extra: str) -> dict[str, str]:
-    query = {"SMSID": f"sms-{message_id}", "SendStatus": "5", "SendSuccess": "1", "SendFailed": "0",
-             "RequestId": str(message_id), "telcoid": "1", "phonenumber": "84912345678"}
+    query = {
+        "SMSID": f"sms-{message_id}",
+        "SendStatus": "5",
+        "SendSuccess": "1",
+        "SendFailed": "0",
+        "RequestId": str(message_id),
+        "telcoid": "1",
+        "phonenumber": "84912345678",
+    }
     query.update(extra)
     return query
 
 
 def statuses(engine: Engine, ids: list[int]) -> dict[int, str]:
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT id, status FROM message WHERE id IN (%s)" % ",".join(map(str, ids))))
+        rows = conn.execute(text(f"SELECT id, status FROM message WHERE id IN ({','.join(map(str, ids))})"))
         return {r[0]: r[1] for r in rows}
 
 
@@ -118,7 +130,9 @@ class TestAuthentication:
 
 
 class TestPayloads:
-    def test_duplicates_and_out_of_order(self, engine: Engine, client: TestClient, make_run: Callable[..., int]) -> None:
+    def test_duplicates_and_out_of_order(
+        self, engine: Engine, client: TestClient, make_run: Callable[..., int]
+    ) -> None:
         """Delivered twice, then an intermediate 'waiting': delivered once, all three kept."""
         ids = sent_messages(engine, make_run(80))
         for params in (callback(ids[0]), callback(ids[0]), callback(ids[0], SendStatus="7")):
@@ -127,9 +141,14 @@ class TestPayloads:
         assert receipt_count(engine) == 3
 
     @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(query=st.dictionaries(st.sampled_from(["SendStatus", "RequestId", "SMSID", "telcoid", "x", "SendSuccess"]),
-                                 st.text(max_size=20), max_size=6),
-           body=st.binary(max_size=200))
+    @given(
+        query=st.dictionaries(
+            st.sampled_from(["SendStatus", "RequestId", "SMSID", "telcoid", "x", "SendSuccess"]),
+            st.text(max_size=20),
+            max_size=6,
+        ),
+        body=st.binary(max_size=200),
+    )
     def test_garbage_is_answered_400_never_500(self, client: TestClient, query: dict[str, str], body: bytes) -> None:
         """Whatever a peer sends, the answer is 200 or 400 (never a crash), and the app keeps serving."""
         get = client.get(f"/receipts/{ROUTE}/{SECRET}", params=query)
@@ -151,8 +170,15 @@ def test_burst_of_concurrent_callbacks_loses_none(
     ids = sent_messages(engine, make_run(10_600))[:10_000]
     assert len(ids) == 10_000
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(receipt_settings, engine, console=False), host="127.0.0.1",
-                                           port=port, log_config=None, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(receipt_settings, engine, console=False),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -163,8 +189,9 @@ def test_burst_of_concurrent_callbacks_loses_none(
     def send(message_id: int) -> int:
         session = getattr(local, "session", None) or requests.Session()
         local.session = session
-        return session.get(f"http://127.0.0.1:{port}/receipts/{ROUTE}/{SECRET}", params=callback(message_id),
-                           timeout=30).status_code
+        return session.get(
+            f"http://127.0.0.1:{port}/receipts/{ROUTE}/{SECRET}", params=callback(message_id), timeout=30
+        ).status_code
 
     try:
         with ThreadPoolExecutor(32) as pool:

@@ -129,8 +129,9 @@ class AlwaysLeads:
 class TestDueFirings:
     def test_one_time_firing_is_inside_the_period_only(self, settings: Settings) -> None:
         """A one-time campaign has one firing: listed when the period holds it, never otherwise."""
-        campaign = Campaign(name="x", template_name="t", template_text="", sender="S", created_by="op",
-                            run_at=local(2025, 7, 30, 8, 0))
+        campaign = Campaign(
+            name="x", template_name="t", template_text="", sender="S", created_by="op", run_at=local(2025, 7, 30, 8, 0)
+        )
         at = local(2025, 7, 30, 8, 0)
         assert due_firings(campaign, at - timedelta(seconds=1), at, ZONE) == [at]
         assert due_firings(campaign, at, at + timedelta(days=1), ZONE) == []
@@ -140,8 +141,16 @@ class TestDueFirings:
     def test_weekly_schedule_fires_on_its_days_inside_its_window(self, settings: Settings) -> None:
         """Mon and Wed at 08:00 local from 1/7 to 30/9: every such day in the window, none outside."""
         cron = campaigns.weekly_cron(["mon,wed"], "08:00")
-        campaign = Campaign(name="x", template_name="t", template_text="", sender="S", created_by="op", cron=cron,
-                            active_from=date(2025, 7, 1), active_until=date(2025, 9, 30))
+        campaign = Campaign(
+            name="x",
+            template_name="t",
+            template_text="",
+            sender="S",
+            created_by="op",
+            cron=cron,
+            active_from=date(2025, 7, 1),
+            active_until=date(2025, 9, 30),
+        )
         found = due_firings(campaign, local(2025, 1, 1, 0, 0), local(2025, 12, 31, 0, 0), ZONE)
         expected = [
             local(day.year, day.month, day.day, 8, 0)
@@ -155,19 +164,43 @@ class TestDueFirings:
 
     def test_window_days_are_inclusive(self, settings: Settings) -> None:
         """A daily schedule fires on the first and on the last day of its window."""
-        campaign = Campaign(name="x", template_name="t", template_text="", sender="S", created_by="op",
-                            cron="30 21 * * *", active_from=date(2025, 7, 1), active_until=date(2025, 7, 3))
+        campaign = Campaign(
+            name="x",
+            template_name="t",
+            template_text="",
+            sender="S",
+            created_by="op",
+            cron="30 21 * * *",
+            active_from=date(2025, 7, 1),
+            active_until=date(2025, 7, 3),
+        )
         found = due_firings(campaign, NOW, local(2026, 1, 1, 0, 0), ZONE)
         assert found == [local(2025, 7, d, 21, 30) for d in (1, 2, 3)]
 
     def test_crontab_day_numbers_count_from_sunday(self, settings: Settings) -> None:
         """'0 9 * * 0' is Sunday and '1-5' Monday to Friday, as in crontab (APScheduler 3 alone differs)."""
-        sunday = Campaign(name="x", template_name="t", template_text="", sender="S", created_by="op",
-                          cron="0 9 * * 0", active_from=date(2025, 7, 1), active_until=date(2025, 7, 31))
+        sunday = Campaign(
+            name="x",
+            template_name="t",
+            template_text="",
+            sender="S",
+            created_by="op",
+            cron="0 9 * * 0",
+            active_from=date(2025, 7, 1),
+            active_until=date(2025, 7, 31),
+        )
         days = {f.astimezone(ZONE).weekday() for f in due_firings(sunday, NOW, local(2025, 8, 1, 0, 0), ZONE)}
         assert days == {6}
-        weekdays = Campaign(name="x", template_name="t", template_text="", sender="S", created_by="op",
-                            cron="0 9 * * 1-5", active_from=date(2025, 7, 1), active_until=date(2025, 7, 31))
+        weekdays = Campaign(
+            name="x",
+            template_name="t",
+            template_text="",
+            sender="S",
+            created_by="op",
+            cron="0 9 * * 1-5",
+            active_from=date(2025, 7, 1),
+            active_until=date(2025, 7, 31),
+        )
         days = {f.astimezone(ZONE).weekday() for f in due_firings(weekdays, NOW, local(2025, 8, 1, 0, 0), ZONE)}
         assert days == {0, 1, 2, 3, 4}
 
@@ -200,8 +233,11 @@ class TestTick:
     ) -> None:
         """Ticking every hour for three weeks: runs exactly on Mon and Wed at 08:00 between 30/6 and 9/7."""
         campaign_id = approved(
-            engine, settings, cron=campaigns.weekly_cron(["mon", "wed"], "08:00"),
-            start=date(2025, 6, 30), until=date(2025, 7, 9),
+            engine,
+            settings,
+            cron=campaigns.weekly_cron(["mon", "wed"], "08:00"),
+            start=date(2025, 6, 30),
+            until=date(2025, 7, 9),
         )
         with Scheduler(engine, settings) as scheduler:
             now = local(2025, 6, 25, 0, 0)
@@ -209,8 +245,12 @@ class TestTick:
                 scheduler.tick(now)
                 now += timedelta(hours=1)
         fired = [r.scheduled_for for r in runs_of(engine, campaign_id)]
-        assert fired == [local(2025, 6, 30, 8, 0), local(2025, 7, 2, 8, 0), local(2025, 7, 7, 8, 0),
-                         local(2025, 7, 9, 8, 0)]
+        assert fired == [
+            local(2025, 6, 30, 8, 0),
+            local(2025, 7, 2, 8, 0),
+            local(2025, 7, 7, 8, 0),
+            local(2025, 7, 9, 8, 0),
+        ]
 
     def test_run_missed_by_an_hour_fires_at_start(self, engine: Engine, settings: Settings, audience: str) -> None:
         """The service was down at 08:00 and starts at 09:00: the run fires at start (grace 6 h)."""
@@ -258,7 +298,7 @@ class TestTick:
         campaign_id = approved(engine, settings, cron=cron, start=date(2025, 7, 1), until=date(2025, 7, 10))
         campaigns.pause(engine, campaign_id, "op", now=NOW)
         with Scheduler(engine, settings) as scheduler:
-            assert scheduler.tick(local(2025, 7, 3, 9, 0)) .fired == []
+            assert scheduler.tick(local(2025, 7, 3, 9, 0)).fired == []
             assert runs_of(engine, campaign_id) == []
             campaigns.resume(engine, campaign_id, "op", now=local(2025, 7, 3, 9, 0))
             report = scheduler.tick(local(2025, 7, 3, 9, 0))
@@ -382,9 +422,11 @@ class TestOneFiring:
             assert first.alive()
             with other.connect() as conn:
                 conn.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
-                         "AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database "
-                         "WHERE datname = current_database())")
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database "
+                        "WHERE datname = current_database())"
+                    )
                 )
             assert not first.alive()
             assert second.acquire()
@@ -412,8 +454,13 @@ class TestJobs:
             jobs = leader.jobs()
             assert jobs[f"campaign-{campaign_id}"] == at
             assert jobs[f"campaign-{later}"] == at + timedelta(days=1)
-            assert {"leader", "sweep-recover_leases", "sweep-close_finished", "sweep-expire_unreceipted",
-                    "sweep-purge_numbers"} <= set(jobs)
+            assert {
+                "leader",
+                "sweep-recover_leases",
+                "sweep-close_finished",
+                "sweep-expire_unreceipted",
+                "sweep-purge_numbers",
+            } <= set(jobs)
             assert set(follower.jobs()) == {"leader"}
             # What APScheduler would call at the campaign's time: it fires that campaign's run.
             job = leader._aps.get_job(f"campaign-{campaign_id}")  # type: ignore[union-attr]
@@ -465,8 +512,10 @@ class TestSweeps:
                 text("SELECT status, error_code, COUNT(*) FROM message WHERE run_id = :r GROUP BY status, error_code"),
                 {"r": run_id},
             ).all()
-            provider_id = conn.execute(text("SELECT provider_id FROM message WHERE run_id = :r AND carrier = "
-                                            "'viettel' ORDER BY id LIMIT 1"), {"r": run_id}).scalar_one()
+            provider_id = conn.execute(
+                text("SELECT provider_id FROM message WHERE run_id = :r AND carrier = 'viettel' ORDER BY id LIMIT 1"),
+                {"r": run_id},
+            ).scalar_one()
         assert rows == [("expired", "EXPIRED_NO_RECEIPT", 18)]
         with engine.begin() as conn:
             late = Receipt(provider_id=provider_id, status=ReceiptStatus.DELIVERED, at=at + timedelta(hours=80))
@@ -481,8 +530,9 @@ class TestSweeps:
         assert summary is not None
         with engine.begin() as conn:
             conn.execute(
-                queue.sql("UPDATE message SET status = 'sending', lease_owner = 'dead', lease_until = :at "
-                          "WHERE run_id = :run"),
+                queue.sql(
+                    "UPDATE message SET status = 'sending', lease_owner = 'dead', lease_until = :at WHERE run_id = :run"
+                ),
                 {"run": summary.run_id, "at": at + timedelta(seconds=60)},
             )
         assert sweeps.recover_leases(engine, at + timedelta(seconds=30)) == 0
@@ -513,8 +563,10 @@ class TestSweeps:
                 now = local(2025, 7, day, 8, 0)
                 (run_id,) = scheduler.tick(now).fired
                 with engine.begin() as conn:
-                    conn.execute(queue.sql("UPDATE message SET status = 'delivered', final_at = :now "
-                                           "WHERE run_id = :r"), {"r": run_id, "now": now})
+                    conn.execute(
+                        queue.sql("UPDATE message SET status = 'delivered', final_at = :now WHERE run_id = :r"),
+                        {"r": run_id, "now": now},
+                    )
                 closed = sweeps.close_finished(engine, settings, now + timedelta(hours=1))
                 assert closed.runs == [run_id]
                 assert closed.campaigns == ([] if day == 1 else [campaign_id])
@@ -528,8 +580,10 @@ class TestSweeps:
         assert summary is not None
         with engine.begin() as conn:
             conn.execute(
-                queue.sql("UPDATE message SET status = 'sending', lease_owner = 'w', lease_until = :at "
-                          "WHERE id IN (SELECT MIN(id) FROM message WHERE run_id = :run)"),
+                queue.sql(
+                    "UPDATE message SET status = 'sending', lease_owner = 'w', lease_until = :at "
+                    "WHERE id IN (SELECT MIN(id) FROM message WHERE run_id = :run)"
+                ),
                 {"run": summary.run_id, "at": at + timedelta(minutes=1)},
             )
         campaigns.cancel(engine, campaign_id, "op", now=at)
@@ -548,8 +602,10 @@ class TestSweeps:
         campaign_id, run_id = sent_run(engine, settings, at)
         with engine.begin() as conn:
             conn.execute(
-                queue.sql("UPDATE message SET status = CASE WHEN id % 3 = 0 THEN 'failed' ELSE 'delivered' END, "
-                          "final_at = :now WHERE run_id = :r"),
+                queue.sql(
+                    "UPDATE message SET status = CASE WHEN id % 3 = 0 THEN 'failed' ELSE 'delivered' END, "
+                    "final_at = :now WHERE run_id = :r"
+                ),
                 {"r": run_id, "now": at + timedelta(hours=1)},
             )
         sweeps.close_finished(engine, settings, at + timedelta(hours=1))

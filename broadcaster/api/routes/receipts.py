@@ -146,12 +146,20 @@ async def receipt_signed(request: Request) -> JSONResponse:
 # GET (what eSMS sends) and POST for each form, each with its own operation id in the OpenAPI document.
 for _method in ("GET", "POST"):
     router.add_api_route(
-        "/{route}/{secret}", receipt_with_secret, methods=[_method], responses=_RESPONSES,
-        summary="Receipt (secret in path)", operation_id=f"receipt_with_secret_{_method.lower()}",
+        "/{route}/{secret}",
+        receipt_with_secret,
+        methods=[_method],
+        responses=_RESPONSES,
+        summary="Receipt (secret in path)",
+        operation_id=f"receipt_with_secret_{_method.lower()}",
         openapi_extra={"parameters": [_ROUTE, _SECRET]},
     )
     router.add_api_route(
-        "/{route}", receipt_signed, methods=[_method], responses=_RESPONSES,
-        summary="Receipt (signed)", operation_id=f"receipt_signed_{_method.lower()}",
+        "/{route}",
+        receipt_signed,
+        methods=[_method],
+        responses=_RESPONSES,
+        summary="Receipt (signed)",
+        operation_id=f"receipt_signed_{_method.lower()}",
         openapi_extra={"parameters": [_ROUTE, _SIGNATURE]},
     )
