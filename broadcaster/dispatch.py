@@ -548,10 +548,10 @@ class Dispatcher:
         )
         if other is not None and other.state != RouteState.OPEN:
             segments = self._texts[group[0].batch_id][2]
-            if other.bucket.acquire(other.units(segments, len(group)), self.stop_event):
-                self._submit(other, group, outcome)
-            else:
+            if not other.bucket.acquire(other.units(segments, len(group)), self.stop_event):
                 outcome.release.extend(m.id for m in group)
+            elif group := self._drop_closed(group, outcome):  # the run may have been paused meanwhile
+                self._submit(other, group, outcome)
             return True
         now = self.clock()
         reason = (
