@@ -212,7 +212,7 @@ def unfinished_runs(engine: Engine, started_before: datetime) -> list[int]:
 
 def _finish_planning(engine: Engine, run_id: int) -> PlanSummary:
     with engine.begin() as conn:
-        counts = dict(
+        counts: dict[str, int] = dict(
             conn.execute(
                 sql("SELECT status, COUNT(*) FROM message WHERE run_id = :id GROUP BY status"), {"id": run_id}
             ).all()

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, TextClause, bindparam, text
+from sqlalchemy import BindParameter, Connection, TextClause, bindparam, text
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from broadcaster.models import MessageStatus, RunStatus
@@ -28,8 +28,8 @@ def sql(statement: str) -> TextClause:
     return clause.bindparams(*typed) if typed else clause
 
 
-_RUNS = bindparam("run_ids", expanding=True)
-_IDS = bindparam("ids", expanding=True)
+_RUNS: BindParameter[list[int]] = bindparam("run_ids", expanding=True)
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,11 +93,12 @@ def ingest(conn: Connection, route: str, receipts: Sequence[Receipt], now: datet
     # says "delivered" on a handful of networks. A message's first final in the burst is the one applied.
     first: dict[str, tuple[str, str | None]] = {}
     ported: dict[str, list[str]] = {}
-    for row in rows:
-        if row["status"] in _FINAL:
-            first.setdefault(row["provider_id"], (row["status"], row["error_code"]))
-        if row["network"]:
-            ported.setdefault(row["network"], []).append(row["provider_id"])
+    for r in receipts:
+        provider_id = canonical_id(r.provider_id)
+        if r.status in _FINAL:
+            first.setdefault(provider_id, (r.status, r.error_code))
+        if r.network:
+            ported.setdefault(r.network, []).append(provider_id)
     finals: dict[tuple[str, str | None], list[str]] = {}
     for provider_id, outcome in first.items():
         finals.setdefault(outcome, []).append(provider_id)

@@ -36,7 +36,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
-import gsm0338  # type: ignore[import-untyped]  # noqa: F401  (registers the "gsm03.38" codec)
+import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 
 GSM7: Final = "gsm7"
 UCS2: Final = "ucs2"

@@ -10,7 +10,10 @@ engine = config.attributes.get("engine")
 if engine is None:
     from broadcaster.db import make_engine
 
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise SystemExit("alembic: set sqlalchemy.url, or run migrations through broadcaster (db.migrate)")
+    engine = make_engine(url)
 
 with engine.connect() as connection:
     context.configure(
