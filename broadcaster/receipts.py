@@ -16,6 +16,7 @@ one transaction every few milliseconds, and each request is answered only once i
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -173,18 +174,24 @@ def unmatched(conn: Connection, older_than: datetime) -> list[Unmatched]:
     return [Unmatched(*row) for row in rows]
 
 
+Waiter = Future[int] | asyncio.Future[int]
+"""Who waits for a receipt to be durable: a thread (``put``) or a coroutine (``store``)."""
+
+
 class ReceiptSink:
-    """Group commit: ``put`` returns once the receipts are durable, written with their neighbours.
+    """Group commit: ``put`` (threads) and ``store`` (coroutines) return once the receipts are durable,
+    written with their neighbours.
 
     One writer thread writes whatever is pending in one transaction; what arrives meanwhile goes in
     the next. No timer: under load a transaction holds every request that came during the previous
     one, and an idle sink writes a lone receipt at once (a fixed wait only added latency, and with
-    a carrier's limited connections, latency is throughput)."""
+    a carrier's limited connections, latency is throughput). The coroutines of one transaction are
+    woken together, by one call into their event loop."""
 
     def __init__(self, engine: Engine, *, max_batch: int = 2000, autostart: bool = True) -> None:
         self.engine = engine
         self.max_batch = max_batch
-        self._pending: list[tuple[str, Sequence[Receipt], Future[int]]] = []
+        self._pending: list[tuple[str, Sequence[Receipt], Waiter]] = []
         self._cond = threading.Condition()
         self._stopped = False
         self._thread: threading.Thread | None = None
@@ -204,19 +211,23 @@ class ReceiptSink:
 
     def put(self, route: str, receipts: Sequence[Receipt], timeout: float = 30.0) -> int:
         """Queue receipts for the next group commit and wait until it is done."""
-        return self.submit(route, receipts).result(timeout)
-
-    def submit(self, route: str, receipts: Sequence[Receipt]) -> Future[int]:
-        """Queue receipts for the next group commit; the future is done once they are durable (an
-        event loop awaits it with ``asyncio.wrap_future`` instead of parking a thread on ``put``)."""
         future: Future[int] = Future()
+        self._enqueue(route, receipts, future)
+        return future.result(timeout)
+
+    async def store(self, route: str, receipts: Sequence[Receipt]) -> int:
+        """``put`` for a coroutine: awaits the group commit without holding a thread."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._enqueue(route, receipts, future)
+        return await future
+
+    def _enqueue(self, route: str, receipts: Sequence[Receipt], waiter: Waiter) -> None:
         with self._cond:
             if self._stopped or self._thread is None:
                 msg = "the receipt writer is stopped"
                 raise RuntimeError(msg)
-            self._pending.append((route, receipts, future))
+            self._pending.append((route, receipts, waiter))
             self._cond.notify()
-        return future
 
     def _loop(self) -> None:
         while True:
@@ -229,23 +240,30 @@ class ReceiptSink:
                 batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             self._write(batch)
 
-    def _write(self, batch: list[tuple[str, Sequence[Receipt], Future[int]]]) -> None:
+    def _write(self, batch: list[tuple[str, Sequence[Receipt], Waiter]]) -> None:
         by_route: dict[str, list[Receipt]] = {}
         for route, receipts, _ in batch:
             by_route.setdefault(route, []).extend(receipts)
+        outcome: BaseException | None = None
         try:
             now = utcnow()
             with self.engine.begin() as conn:
                 for route, receipts in by_route.items():
                     ingest(conn, route, receipts, now)
         except Exception as exc:  # noqa: BLE001 - every waiting request learns of the failure
-            for _, _, future in batch:
-                future.set_exception(exc)
-            return
-        self.batches += 1
-        self.written += sum(len(r) for r in by_route.values())
-        for _, receipts, future in batch:
-            future.set_result(len(receipts))
+            outcome = exc
+        else:
+            self.batches += 1
+            self.written += sum(len(r) for r in by_route.values())
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[int], int | BaseException]]] = {}
+        for _, receipts, waiter in batch:
+            result = outcome or len(receipts)
+            if isinstance(waiter, asyncio.Future):
+                by_loop.setdefault(waiter.get_loop(), []).append((waiter, result))
+            else:
+                _settle(waiter, result)
+        for loop, waiters in by_loop.items():
+            loop.call_soon_threadsafe(_settle_all, waiters)
 
     def close(self) -> None:
         with self._cond:
@@ -253,3 +271,17 @@ class ReceiptSink:
             self._cond.notify()
         if self._thread is not None:
             self._thread.join(10)
+
+
+def _settle(waiter: Waiter, result: int | BaseException) -> None:
+    if waiter.done():  # a coroutine whose client went away
+        return
+    if isinstance(result, BaseException):
+        waiter.set_exception(result)
+    else:
+        waiter.set_result(result)
+
+
+def _settle_all(waiters: list[tuple[asyncio.Future[int], int | BaseException]]) -> None:
+    for waiter, result in waiters:
+        _settle(waiter, result)

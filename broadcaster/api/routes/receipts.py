@@ -14,7 +14,6 @@ transaction, and the carrier is answered 200 only once they are durable. GET and
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 from typing import Any
@@ -105,7 +104,7 @@ async def _handle(request: Request, route_name: str, secret: str | None, signatu
         request.app.state.metrics.receipts_rejected.labels(route=route_name, reason="malformed").inc()
         return _problem(400, "Bad Request", f"The receipt could not be read: {exc}")
     sink: ReceiptSink = request.app.state.receipt_sink
-    stored = await asyncio.wrap_future(sink.submit(route_name, found))  # the sink answers every future
+    stored = await sink.store(route_name, found)
     request.app.state.metrics.receipts_ingested.labels(route=route_name, source="callback").inc(stored)
     return JSONResponse({"stored": stored})
 
