@@ -522,18 +522,19 @@ class Dispatcher:
                     outcome.release.extend(m.id for m in rest)
                 break
             group = self._drop_closed(group, outcome)
-            if not group or self._too_small(route, group, outcome):
-                continue
-            segments = self._texts[group[0].batch_id][2]
-            wanted = lambda group=group: all(self.run_closed(m.run_id) is None for m in group)  # noqa: E731
-            if not route.bucket.acquire(route.units(segments, len(group)), self.stop_event, wanted):
-                self._drop_closed(group, outcome, release_open=True)
-                continue
-            group = self._drop_closed(group, outcome)  # the run may have been paused while we waited
-            if group:
-                self._submit(route, group, outcome)
+            if group and not self._too_small(route, group, outcome):
+                self._pace_and_submit(route, group, outcome)
         self.counters.add(outcome)
         return outcome
+
+    def _pace_and_submit(self, route: Route, group: list[queue.Claimed], outcome: Outcome) -> None:
+        """Wait for ``route``'s bucket, then submit what is still wanted (a run may be paused meanwhile)."""
+        segments = self._texts[group[0].batch_id][2]
+        wanted = lambda: all(self.run_closed(m.run_id) is None for m in group)  # noqa: E731
+        if not route.bucket.acquire(route.units(segments, len(group)), self.stop_event, wanted):
+            self._drop_closed(group, outcome, release_open=True)
+        elif group := self._drop_closed(group, outcome):
+            self._submit(route, group, outcome)
 
     def _too_small(self, route: Route, group: list[queue.Claimed], outcome: Outcome) -> bool:
         """A content with fewer numbers than the route's requests need (eSMS advertising: 30) goes by
@@ -547,11 +548,7 @@ class Dispatcher:
             None,
         )
         if other is not None and other.state != RouteState.OPEN:
-            segments = self._texts[group[0].batch_id][2]
-            if not other.bucket.acquire(other.units(segments, len(group)), self.stop_event):
-                outcome.release.extend(m.id for m in group)
-            elif group := self._drop_closed(group, outcome):  # the run may have been paused meanwhile
-                self._submit(other, group, outcome)
+            self._pace_and_submit(other, group, outcome)
             return True
         now = self.clock()
         reason = (

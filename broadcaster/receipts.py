@@ -47,18 +47,17 @@ _INSERT = sql(
     "WHERE m.route = CAST(:route AS VARCHAR) AND m.provider_id = CAST(:provider_id AS VARCHAR)), "
     ":status, :error_code, :network, :now, :raw)"
 )
-_APPLY = sql(
+_APPLY_SET = (
     "UPDATE message SET status = :status, error_code = :error_code, final_at = :now, "
-    "lease_owner = NULL, lease_until = NULL "
-    "WHERE route = :route AND provider_id = :provider_id "
+    "lease_owner = NULL, lease_until = NULL WHERE route = :route "
+)
+_APPLY_MOVABLE = (  # the statuses a carrier final may move: ours, and our own expiry
     f"AND (status IN ('sending', 'sent') OR (status = 'expired' AND error_code = '{EXPIRED_NO_RECEIPT}'))"
 )
-_APPLY_MANY = sql(
-    "UPDATE message SET status = :status, error_code = :error_code, final_at = :now, "
-    "lease_owner = NULL, lease_until = NULL "
-    "WHERE route = :route AND provider_id IN :provider_ids "
-    f"AND (status IN ('sending', 'sent') OR (status = 'expired' AND error_code = '{EXPIRED_NO_RECEIPT}'))"
-).bindparams(bindparam("provider_ids", expanding=True))
+_APPLY = sql(_APPLY_SET + "AND provider_id = :provider_id " + _APPLY_MOVABLE)
+_APPLY_MANY = sql(_APPLY_SET + "AND provider_id IN :provider_ids " + _APPLY_MOVABLE).bindparams(
+    bindparam("provider_ids", expanding=True)
+)
 _PORTED_MANY = sql(
     "UPDATE subscriber SET carrier = :network, carrier_source = 'receipt' "
     "WHERE carrier <> :network AND id IN (SELECT m.subscriber_id FROM message m "
@@ -77,25 +76,25 @@ def ingest(conn: Connection, route: str, receipts: Sequence[Receipt], now: datet
     if not receipts:
         return 0
     now = now or utcnow()
+    ids = [canonical_id(r.provider_id) for r in receipts]
     rows = [
         {
             "route": route,
-            "provider_id": canonical_id(r.provider_id),
+            "provider_id": provider_id,
             "status": r.status,
             "error_code": r.error_code,
             "network": r.network,
             "now": now,
             "raw": r.raw,
         }
-        for r in receipts
+        for r, provider_id in zip(receipts, ids, strict=True)
     ]
     conn.execute(_INSERT, rows)
     # One statement per outcome and per network, not one per receipt: a burst of callbacks mostly
     # says "delivered" on a handful of networks. A message's first final in the burst is the one applied.
     first: dict[str, tuple[str, str | None]] = {}
     ported: dict[str, list[str]] = {}
-    for r in receipts:
-        provider_id = canonical_id(r.provider_id)
+    for r, provider_id in zip(receipts, ids, strict=True):
         if r.status in _FINAL:
             first.setdefault(provider_id, (r.status, r.error_code))
         if r.network:
